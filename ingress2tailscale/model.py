@@ -1,0 +1,162 @@
+"""The intermediate representation: resources found in the repo, and the plan built from them.
+
+Everything here is a frozen dataclass so a plan cannot change between being shown and applied.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Level = Literal["error", "warning", "info"]
+Action = Literal["none", "change", "unknown"]
+FileOp = Literal["create", "modify", "delete"]
+
+STEP_NAMES = ("oauth-scopes", "tailnet-https", "acl", "phase-1", "validate", "phase-2", "links")
+PHASE_STEPS: Mapping[str, tuple[str, ...]] = {
+    "prereq": ("oauth-scopes", "tailnet-https", "acl"),
+    "1": ("phase-1",),
+    "2": ("phase-2",),
+    "links": ("links",),
+}
+
+
+@dataclass(frozen=True, order=True)
+class ResourceRef:
+    """Identity of a Kubernetes object: kind, namespace ('' when cluster-scoped) and name."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name}"
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document of the GitOps repo, as parsed (read-only data)."""
+
+    path: str  # repo-relative, POSIX separators
+    index: int  # position of the document in its file, from 0
+    line: int  # 1-based line where the document starts
+    body: Mapping[str, Any]
+
+    @property
+    def ref(self) -> ResourceRef | None:
+        kind = self.body.get("kind")
+        meta = self.body.get("metadata")
+        if not isinstance(kind, str) or not isinstance(meta, Mapping):
+            return None
+        name = meta.get("name")
+        if not isinstance(name, str):
+            return None
+        namespace = meta.get("namespace")
+        return ResourceRef(kind, namespace if isinstance(namespace, str) else "", name)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user must know about a plan: a problem, a warning or a remark."""
+
+    level: Level
+    subject: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"level": self.level, "subject": self.subject, "message": self.message}
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """A change to one file of a git repo; `before`/`after` are full texts (None = absent)."""
+
+    path: str
+    op: FileOp
+    before: str | None
+    after: str | None
+    target: Literal["file"] = "file"
+
+    @property
+    def diff(self) -> str:
+        a = (self.before or "").splitlines(keepends=True)
+        b = (self.after or "").splitlines(keepends=True)
+        old = f"a/{self.path}" if self.before is not None else "/dev/null"
+        new = f"b/{self.path}" if self.after is not None else "/dev/null"
+        return "".join(_terminated(difflib.unified_diff(a, b, old, new)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": "file", "path": self.path, "op": self.op, "diff": self.diff}
+
+
+@dataclass(frozen=True)
+class RemoteChange:
+    """A change to something that is not a repo file: the tailnet, the cluster, Terraform."""
+
+    target: Literal["tailscale", "cluster", "terraform"]
+    op: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.target, "op": self.op, **self.detail}
+
+
+Change = FileChange | RemoteChange
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a slice: what it would change and why."""
+
+    name: str
+    action: Action
+    reason: str
+    changes: tuple[Change, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "action": self.action,
+            "reason": self.reason,
+            "changes": [c.to_json() for c in self.changes],
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The plan of one slice for one phase."""
+
+    slice: str
+    phase: str
+    dry_run: bool
+    steps: tuple[Step, ...]
+    notices: tuple[Notice, ...] = ()
+
+    @property
+    def file_changes(self) -> tuple[FileChange, ...]:
+        return tuple(c for s in self.steps for c in s.changes if isinstance(c, FileChange))
+
+    @property
+    def has_errors(self) -> bool:
+        return any(n.level == "error" for n in self.notices)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "slice": self.slice,
+            "phase": self.phase,
+            "dry_run": self.dry_run,
+            "steps": [s.to_json() for s in self.steps],
+            "notices": [n.to_json() for n in self.notices],
+        }
+
+
+def _terminated(lines: Any) -> Any:
+    """Yield diff lines, adding the marker git uses for a last line without a newline."""
+    for line in lines:
+        if line.endswith("\n"):
+            yield line
+        else:
+            yield line + "\n\\ No newline at end of file\n"
