@@ -8,7 +8,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
+
+import yaml
+
+from ingress2tailscale.errors import InventoryError
 
 Level = Literal["error", "warning", "info"]
 Action = Literal["none", "change", "unknown"]
@@ -38,24 +43,40 @@ class ResourceRef:
 
 @dataclass(frozen=True)
 class Document:
-    """One YAML document of the GitOps repo, as parsed (read-only data)."""
+    """One YAML document of the GitOps repo: where it is, what it is, and its text.
+
+    `kind`, `name` and `namespace` come from a cheap scan of the text; `body` is parsed on first
+    use, so an inventory of thousands of files only parses the few documents a plan needs.
+    `namespace` is the effective one (the folder's kustomization `namespace:` wins).
+    """
 
     path: str  # repo-relative, POSIX separators
-    index: int  # position of the document in its file, from 0
-    line: int  # 1-based line where the document starts
-    body: Mapping[str, Any]
+    index: int  # position among the file's documents, from 0
+    line: int  # 1-based line where the document's text starts
+    start: int  # offset of the document's text in the file
+    end: int
+    kind: str
+    api_version: str
+    name: str
+    namespace: str
+    text: str = field(repr=False, compare=False)
 
     @property
-    def ref(self) -> ResourceRef | None:
-        kind = self.body.get("kind")
-        meta = self.body.get("metadata")
-        if not isinstance(kind, str) or not isinstance(meta, Mapping):
-            return None
-        name = meta.get("name")
-        if not isinstance(name, str):
-            return None
-        namespace = meta.get("namespace")
-        return ResourceRef(kind, namespace if isinstance(namespace, str) else "", name)
+    def ref(self) -> ResourceRef:
+        return ResourceRef(self.kind, self.namespace, self.name)
+
+    @cached_property
+    def body(self) -> Mapping[str, Any]:
+        try:
+            data = yaml.load(self.text, Loader=yaml.CSafeLoader)
+        except yaml.YAMLError as exc:
+            raise InventoryError(f"{self.path}: {yaml_problem(exc, self.line - 1)}") from exc
+        if not isinstance(data, Mapping):
+            raise InventoryError(f"{self.path}:{self.line}: a Kubernetes object must be a mapping")
+        return data
+
+    def __str__(self) -> str:
+        return f"{self.ref} ({self.path}:{self.line})"
 
 
 @dataclass(frozen=True)
@@ -160,3 +181,14 @@ def _terminated(lines: Any) -> Any:
             yield line
         else:
             yield line + "\n\\ No newline at end of file\n"
+
+
+def yaml_problem(exc: yaml.YAMLError, line_offset: int = 0) -> str:
+    """`line N, column M: problem` for a PyYAML error, counting lines from the file's start."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    text = f"{problem} ({context})" if context else str(problem)
+    if mark is None:
+        return f"not valid YAML: {text}"
+    return f"line {mark.line + 1 + line_offset}, column {mark.column + 1}: not valid YAML: {text}"

@@ -1,0 +1,68 @@
+"""`python -m flows.migrate`: plan or run the migration of one slice, or of all of them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from flows.cli import run_cli
+from ingress2tailscale.config import MigrationConfig, load_config
+from ingress2tailscale.inventory import RepoTree
+from ingress2tailscale.planner import PHASES, check_slice_name, plan_slices
+from ingress2tailscale.report import plans_to_json, render_text
+
+DEFAULT_CONFIG = Path("config/migration.yaml")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.migrate",
+        description="Move a service (a slice) from Traefik/MetalLB onto the tailnet.",
+    )
+    parser.add_argument("--slice", required=True, help="a slice of the config, or 'all'")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    parser.add_argument("--phase", choices=PHASES, default="all")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    parser.add_argument("--rollback", action="store_true", help="revert the slice's commits")
+    parser.add_argument("--yes", action="store_true", help="no approval prompt before phase 2")
+    parser.add_argument("--sandbox", action="store_true", help="run against local emulators")
+    parser.add_argument("--output", choices=("text", "json"), default="text")
+    return parser.parse_args(argv)
+
+
+def slice_names(config: MigrationConfig, chosen: str) -> list[str]:
+    if chosen == "all":
+        return config.slice_names()
+    check_slice_name(config, chosen)
+    return [chosen]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    config = load_config(args.config)
+    names = slice_names(config, args.slice)
+    if args.dry_run:
+        return _dry_run(config, names, args)
+    from flows.migrate_flow import run_migration  # Prefect is imported only for real runs
+
+    return run_migration(config, names, args)
+
+
+def _dry_run(config: MigrationConfig, names: list[str], args: argparse.Namespace) -> int:
+    tree = RepoTree(config.gitops.path)
+    if not tree.root.is_dir():
+        from ingress2tailscale.errors import ConfigError
+
+        raise ConfigError(f"{config.source_path}: gitops.path {tree.root} is not a folder")
+    plans = plan_slices(config, tree, names, args.phase, dry_run=True)
+    if args.output == "json":
+        sys.stdout.write(plans_to_json(plans, single=args.slice != "all"))
+    else:
+        sys.stdout.write("\n".join(render_text(p) for p in plans))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

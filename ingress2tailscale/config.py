@@ -1,0 +1,293 @@
+"""pydantic models of config/migration.yaml; `load_config` names file, key and line on errors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+)
+
+from ingress2tailscale.errors import ConfigError
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+TAG = re.compile(r"^tag:[A-Za-z0-9][-A-Za-z0-9_]*$")
+LINKS_KEY = "consumers"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _check_tags(tags: Sequence[str]) -> list[str]:
+    for tag in tags:
+        if not TAG.match(tag):
+            raise ValueError(f"{tag!r} is not a tag: tags look like 'tag:k8s'")
+    return list(tags)
+
+
+class FluxConfig(_Strict):
+    namespace: str = "flux-system"
+    source: str = "flux-system"
+    kustomizations: list[str] = Field(default_factory=list)
+
+
+class GitOpsConfig(_Strict):
+    path: Path
+    branch: str = "main"
+    remote: str = "origin"
+    push: bool = True
+    flux: FluxConfig = Field(default_factory=FluxConfig)
+
+
+class OperatorRef(_Strict):
+    namespace: str = "tailscale"
+    deployment: str = "operator"
+
+
+class KubernetesConfig(_Strict):
+    context: str | None = None
+    kubeconfig: Path | None = None
+    operator: OperatorRef = Field(default_factory=OperatorRef)
+
+
+class OAuthClientConfig(_Strict):
+    terraform: Path | None = None
+    resource: str = "tailscale_oauth_client.k8s_operator"
+    scopes: list[str] = Field(default_factory=lambda: ["devices:core", "auth_keys", "services"])
+    client_id: str | None = None
+    apply: str | None = None
+
+
+class AclRule(_Strict):
+    action: Literal["accept"] = "accept"
+    src: list[str]
+    dst: list[str]
+
+
+class PolicyTest(_Strict):
+    src: str
+    proto: str | None = None
+    accept: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+
+
+class PolicyConfig(_Strict):
+    source: Literal["api", "file"] = "api"
+    path: Path | None = None
+    tag_owners: dict[str, list[str]] = Field(default_factory=dict)
+    acls: list[AclRule] = Field(default_factory=list)
+    tests: list[PolicyTest] = Field(default_factory=list)
+
+    @field_validator("tag_owners")
+    @classmethod
+    def _tags_are_tags(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        _check_tags(list(value))
+        return value
+
+
+class TailscaleConfig(_Strict):
+    api_url: str = "https://api.tailscale.com"
+    https: bool = True
+    oauth_client: OAuthClientConfig | None = None
+    policy: PolicyConfig | None = None
+
+
+class FromRef(_Strict):
+    kind: Literal["Service", "Ingress"]
+    namespace: str
+    name: str
+
+
+class BackendOverride(_Strict):
+    service: str
+    port: int | str
+
+
+class ServiceSlice(_Strict):
+    """A slice that moves one exposed service onto the tailnet."""
+
+    expose: Literal["tcp", "https"]
+    source: FromRef = Field(alias="from")
+    hostname: str | None = None
+    tags: list[str] = Field(default_factory=lambda: ["tag:k8s"])
+    cleanup: Literal["delete", "comment-out"] = "delete"
+    accept_auth_change: bool = False
+    name: str | None = None  # name of the new object; default <old name>-tailnet
+    backend: BackendOverride | None = None
+    selector: dict[str, str] | None = None
+    old_host: str | None = None
+
+    @field_validator("hostname")
+    @classmethod
+    def _hostname_is_label(cls, value: str | None) -> str | None:
+        if value is not None and not DNS_LABEL.match(value):
+            raise ValueError(
+                f"{value!r} is not a DNS label (lowercase letters, digits and '-', at most 63)"
+            )
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_are_tags(cls, value: list[str]) -> list[str]:
+        return _check_tags(value)
+
+
+class HomepageConsumer(_Strict):
+    namespace: str
+    configmap: str
+    deployment: str
+    key: str = "services.yaml"
+    env: str = "HOMEPAGE_ALLOWED_HOSTS"
+
+
+class Consumers(_Strict):
+    homepage: HomepageConsumer | None = None
+
+
+class LinksSlice(_Strict):
+    """The slice that makes consumers (dashboards) follow the migrated services."""
+
+    consumers: Consumers
+
+
+def _slice_kind(value: Any) -> str:
+    return "links" if isinstance(value, Mapping) and LINKS_KEY in value else "service"
+
+
+Slice = Annotated[
+    Annotated[ServiceSlice, Tag("service")] | Annotated[LinksSlice, Tag("links")],
+    Discriminator(_slice_kind),
+]
+
+
+class MigrationConfig(_Strict):
+    tailnet: str
+    gitops: GitOpsConfig
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
+    tailscale: TailscaleConfig = Field(default_factory=TailscaleConfig)
+    slices: dict[str, Slice]
+    source_path: Path = Field(default=Path("migration.yaml"), exclude=True)
+
+    @property
+    def repo_path(self) -> Path:
+        return self.gitops.path
+
+    def service_slices(self) -> dict[str, ServiceSlice]:
+        return {k: v for k, v in self.slices.items() if isinstance(v, ServiceSlice)}
+
+    def slice_names(self) -> list[str]:
+        return list(self.slices)
+
+
+def load_config(path: Path) -> MigrationConfig:
+    """Read, validate and resolve a config file; every problem becomes one ConfigError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.CSafeLoader)
+        data = yaml.load(text, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the config must be a YAML mapping with tailnet, gitops, slices")
+    try:
+        config = MigrationConfig.model_validate({**data, "source_path": path})
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(path, root, exc)) from None
+    config = _resolve_paths(config, path.parent)
+    _check_unique_hostnames(config, path, root)
+    return config
+
+
+def _resolve_paths(config: MigrationConfig, base: Path) -> MigrationConfig:
+    def resolve(p: Path | None) -> Path | None:
+        return None if p is None else (base / p).resolve()
+
+    gitops = config.gitops.model_copy(update={"path": resolve(config.gitops.path)})
+    kube = config.kubernetes.model_copy(
+        update={"kubeconfig": resolve(config.kubernetes.kubeconfig)}
+    )
+    ts = config.tailscale
+    if ts.oauth_client is not None:
+        oc = ts.oauth_client.model_copy(update={"terraform": resolve(ts.oauth_client.terraform)})
+        ts = ts.model_copy(update={"oauth_client": oc})
+    if ts.policy is not None:
+        ts = ts.model_copy(
+            update={"policy": ts.policy.model_copy(update={"path": resolve(ts.policy.path)})}
+        )
+    return config.model_copy(update={"gitops": gitops, "kubernetes": kube, "tailscale": ts})
+
+
+def _check_unique_hostnames(config: MigrationConfig, path: Path, root: yaml.Node | None) -> None:
+    seen: dict[str, str] = {}
+    for name, sl in config.service_slices().items():
+        if sl.hostname is None:
+            continue
+        if sl.hostname in seen:
+            where = _where(path, root, ("slices", name, "hostname"))
+            raise ConfigError(
+                f"{where}: slices.{name}.hostname {sl.hostname!r} is already used by slice "
+                f"{seen[sl.hostname]!r}; each slice needs its own tailnet hostname"
+            )
+        seen[sl.hostname] = name
+
+
+def _format_errors(path: Path, root: yaml.Node | None, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if p not in ("service", "links"))
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see config/migration.yaml for the known keys)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        lines.append(f"{_where(path, root, loc)}: {key}: {msg}")
+    return "invalid config:\n  " + "\n  ".join(lines)
+
+
+def _where(path: Path, root: yaml.Node | None, loc: Sequence[Any]) -> str:
+    line = _line_of(root, loc)
+    return f"{path}:{line}" if line else str(path)
+
+
+def _line_of(node: yaml.Node | None, loc: Sequence[Any]) -> int | None:
+    """Line of the deepest node of `loc` found in the composed YAML tree (1-based)."""
+    found = node
+    for part in loc:
+        child = _child(found, part)
+        if child is None:
+            break
+        found = child
+    return None if found is None else found.start_mark.line + 1
+
+
+def _child(node: yaml.Node | None, part: Any) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.value == str(part):
+                return key if not isinstance(value, yaml.CollectionNode) else value
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        return node.value[part]  # type: ignore[no-any-return]  # PyYAML nodes are untyped
+    return None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is None:
+        return str(problem)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"

@@ -1,0 +1,174 @@
+"""What a slice derives from the repo: the old exposure, its backend, and the new tailnet names."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from ingress2tailscale.config import DNS_LABEL, MigrationConfig, ServiceSlice
+from ingress2tailscale.errors import PlanError
+from ingress2tailscale.inventory import Inventory, iter_backends, tls_secrets
+from ingress2tailscale.model import Document, ResourceRef
+
+MIDDLEWARE_ANNOTATION = "traefik.ingress.kubernetes.io/router.middlewares"
+NAME_SUFFIXES = ("-external", "-metallb", "-loadbalancer", "-lb", "-public")
+NEW_FILES = {"tcp": "tailnet-service.yaml", "https": "tailnet-ingress.yaml"}
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """Everything a slice needs to know, derived from its `from` object and overrides."""
+
+    slice: str
+    spec: ServiceSlice
+    source: Document
+    hostname: str
+    fqdn: str
+    new_name: str
+    new_path: str
+    backend: tuple[str, int | str] | None  # https: (service, port)
+    old_host: str | None
+    tls_secret: str | None
+    middlewares: tuple[str, ...]
+
+    @property
+    def new_ref(self) -> ResourceRef:
+        kind = "Service" if self.spec.expose == "tcp" else "Ingress"
+        return ResourceRef(kind, self.source.namespace, self.new_name)
+
+    @property
+    def folder(self) -> str:
+        return str(PurePosixPath(self.source.path).parent)
+
+
+def derive_exposure(config: MigrationConfig, inventory: Inventory, name: str) -> Exposure:
+    spec = config.service_slices()[name]
+    ref = ResourceRef(spec.source.kind, spec.source.namespace, spec.source.name)
+    source = inventory.get(ref)
+    if source is None:
+        raise PlanError(
+            f"{config.source_path}: slices.{name}.from: {ref} is not in the GitOps repo "
+            f"{inventory.tree.root}; check the kind, namespace and name (or gitops.path)"
+        )
+    if spec.expose == "https" and spec.source.kind != "Ingress":
+        return _https_from_service(config, name, spec, source)
+    if spec.expose == "https":
+        return _from_ingress(config, name, spec, source)
+    return _from_service(config, name, spec, source)
+
+
+def _from_ingress(
+    config: MigrationConfig, name: str, spec: ServiceSlice, src: Document
+) -> Exposure:
+    body = src.body
+    old_host = spec.old_host or _first_host(body)
+    hostname = spec.hostname or _label_of(old_host, config, name)
+    backends = list(iter_backends(body))
+    if spec.backend is not None:
+        backend: tuple[str, int | str] = (spec.backend.service, spec.backend.port)
+    elif backends:
+        backend = (backends[0][0], backends[0][1])
+    else:
+        raise PlanError(
+            f"{src.path}:{src.line}: {src.ref} has no backend Service; "
+            f"set slices.{name}.backend in {config.source_path}"
+        )
+    secrets = tls_secrets(body)
+    return Exposure(
+        slice=name,
+        spec=spec,
+        source=src,
+        hostname=hostname,
+        fqdn=f"{hostname}.{config.tailnet}",
+        new_name=spec.name or f"{src.name}-tailnet",
+        new_path=_sibling(src.path, NEW_FILES["https"]),
+        backend=backend,
+        old_host=old_host,
+        tls_secret=secrets[0] if secrets else None,
+        middlewares=tuple(_middlewares(body)),
+    )
+
+
+def _https_from_service(
+    config: MigrationConfig, name: str, spec: ServiceSlice, src: Document
+) -> Exposure:
+    ports = (src.body.get("spec") or {}).get("ports") or [{}]
+    port: int | str = spec.backend.port if spec.backend else ports[0].get("port", 80)
+    hostname = spec.hostname or _default_service_hostname(src.name)
+    return Exposure(
+        slice=name,
+        spec=spec,
+        source=src,
+        hostname=hostname,
+        fqdn=f"{hostname}.{config.tailnet}",
+        new_name=spec.name or f"{_stem(src.name)}-tailnet",
+        new_path=_sibling(src.path, NEW_FILES["https"]),
+        backend=(spec.backend.service if spec.backend else src.name, port),
+        old_host=spec.old_host,
+        tls_secret=None,
+        middlewares=(),
+    )
+
+
+def _from_service(
+    config: MigrationConfig, name: str, spec: ServiceSlice, src: Document
+) -> Exposure:
+    hostname = spec.hostname or _default_service_hostname(src.name)
+    return Exposure(
+        slice=name,
+        spec=spec,
+        source=src,
+        hostname=hostname,
+        fqdn=f"{hostname}.{config.tailnet}",
+        new_name=spec.name or f"{_stem(src.name)}-tailnet",
+        new_path=_sibling(src.path, NEW_FILES["tcp"]),
+        backend=None,
+        old_host=spec.old_host,
+        tls_secret=None,
+        middlewares=(),
+    )
+
+
+def _first_host(body: Any) -> str | None:
+    spec = body.get("spec") or {}
+    for rule in spec.get("rules") or []:
+        if rule.get("host"):
+            return str(rule["host"])
+    for tls in spec.get("tls") or []:
+        for host in tls.get("hosts") or []:
+            return str(host)
+    return None
+
+
+def _label_of(host: str | None, config: MigrationConfig, name: str) -> str:
+    label = (host or "").split(".")[0].lower()
+    if not DNS_LABEL.match(label) or label == "*":
+        raise PlanError(
+            f"{config.source_path}: slices.{name}: cannot derive a tailnet hostname from "
+            f"host {host!r}; set slices.{name}.hostname"
+        )
+    return label
+
+
+def _stem(name: str) -> str:
+    for suffix in NAME_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _default_service_hostname(name: str) -> str:
+    return re.sub(r"[^a-z0-9-]", "-", _stem(name).lower())[:63].strip("-")
+
+
+def _middlewares(body: Any) -> list[str]:
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    raw = str(annotations.get(MIDDLEWARE_ANNOTATION, ""))
+    return [m.strip() for m in raw.split(",") if m.strip()]
+
+
+def _sibling(path: str, name: str) -> str:
+    parent = PurePosixPath(path).parent
+    return name if str(parent) == "." else str(parent / name)

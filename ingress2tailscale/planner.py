@@ -1,0 +1,238 @@
+"""Inventory + config -> Plan, per slice and phase (pure: reads the tree, writes nothing)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ingress2tailscale.checks import check_files
+from ingress2tailscale.config import LinksSlice, MigrationConfig
+from ingress2tailscale.consumers import plan_homepage
+from ingress2tailscale.errors import PlanError
+from ingress2tailscale.exposure import Exposure, derive_exposure
+from ingress2tailscale.inventory import Inventory, RepoTree, build_inventory
+from ingress2tailscale.model import PHASE_STEPS, Notice, Plan, Step
+from ingress2tailscale.phases import plan_phase1, plan_phase2
+from ingress2tailscale.workspace import Workspace
+
+PHASES = ("prereq", "1", "2", "all")
+
+
+@dataclass(frozen=True)
+class PlannedSlice:
+    """A slice's plan and the repo files as they would be once it is applied."""
+
+    plan: Plan
+    overrides: dict[str, str | None]
+
+
+def check_slice_name(config: MigrationConfig, name: str) -> None:
+    if name not in config.slices:
+        known = ", ".join(config.slices) or "(none)"
+        raise PlanError(
+            f"{config.source_path}: unknown slice {name!r}; the config defines: {known} (or 'all')"
+        )
+
+
+def plan_slice(
+    config: MigrationConfig,
+    tree: RepoTree,
+    name: str,
+    phase: str = "all",
+    dry_run: bool = True,
+    prereq: Sequence[Step] = (),
+) -> PlannedSlice:
+    """Plan one slice on `tree`; `prereq` are the tailnet steps when they were checked."""
+    check_slice_name(config, name)
+    steps: list[Step] = []
+    notices: list[Notice] = []
+    if phase in ("prereq", "all"):
+        steps += prereq or unchecked_prereq(config)
+    if phase != "prereq":
+        tree, more_steps, more_notices = _plan_repo_steps(config, tree, name, phase)
+        steps += more_steps
+        notices += more_notices
+    plan = Plan(name, phase, dry_run, tuple(steps), tuple(_unique(notices)))
+    return PlannedSlice(plan, tree.overrides)
+
+
+def plan_slices(
+    config: MigrationConfig,
+    tree: RepoTree,
+    names: Sequence[str],
+    phase: str = "all",
+    dry_run: bool = True,
+) -> list[Plan]:
+    """Plan slices in order, each as if the ones before it had been applied."""
+    plans = []
+    for name in names:
+        planned = plan_slice(config, tree, name, phase, dry_run)
+        plans.append(planned.plan)
+        tree = tree.with_changes(planned.overrides)
+    return plans
+
+
+def unchecked_prereq(config: MigrationConfig) -> list[Step]:
+    why = "not checked: the plan was made without asking the tailnet"
+    return [Step(name, "unknown", why) for name in PHASE_STEPS["prereq"]]
+
+
+def _plan_repo_steps(
+    config: MigrationConfig, tree: RepoTree, name: str, phase: str
+) -> tuple[RepoTree, list[Step], list[Notice]]:
+    spec = config.slices[name]
+    inventory = build_inventory(tree)
+    if isinstance(spec, LinksSlice):
+        if phase == "2":
+            return tree, [], []
+        step, notices = _links_step(config, inventory, spec)
+        return tree.with_changes(_overrides_of(step)), [step], notices
+    steps: list[Step] = []
+    notices: list[Notice] = []
+    exp = derive_exposure(config, inventory, name)
+    notices += _duplicate_hostnames(config, inventory, exp)
+    if phase in ("1", "all"):
+        step, found = _file_step("phase-1", inventory, exp, plan_phase1)
+        steps.append(step)
+        notices += found
+        tree = tree.with_changes(_overrides_of(step))
+        inventory = build_inventory(tree)
+        exp = derive_exposure(config, inventory, name)
+    if phase == "all":
+        steps.append(validate_step(exp))
+    if phase in ("2", "all"):
+        step, found = _file_step("phase-2", inventory, exp, plan_phase2)
+        steps.append(step)
+        notices += found
+        tree = tree.with_changes(_overrides_of(step))
+    return tree, steps, notices
+
+
+def _file_step(
+    name: str, inventory: Inventory, exp: Exposure, build: object
+) -> tuple[Step, list[Notice]]:
+    ws = Workspace(inventory)
+    notices = build(ws, exp)  # type: ignore[operator]  # plan_phase1 / plan_phase2
+    changes = ws.changes()
+    notices += check_files(inventory.tree.root, {**inventory.tree.overrides, **ws.overrides()})
+    if not changes:
+        return Step(name, "none", _done_reason(name, exp)), notices
+    return Step(name, "change", _change_reason(name, exp), tuple(changes)), notices
+
+
+def _overrides_of(step: Step) -> dict[str, str | None]:
+    from ingress2tailscale.model import FileChange
+
+    return {c.path: c.after for c in step.changes if isinstance(c, FileChange)}
+
+
+def _change_reason(name: str, exp: Exposure) -> str:
+    if name == "phase-1":
+        return f"add {exp.new_ref} so {exp.source.ref} is reachable as {exp.fqdn}"
+    return f"retire the old exposure {exp.source.ref} ({exp.spec.cleanup})"
+
+
+def _done_reason(name: str, exp: Exposure) -> str:
+    if name == "phase-1":
+        return f"{exp.new_ref} is already in the repo"
+    return f"the old exposure {exp.source.ref} is already retired"
+
+
+def validate_step(exp: Exposure) -> Step:
+    what = "Service" if exp.spec.expose == "tcp" else "Ingress"
+    return Step(
+        "validate",
+        "none",
+        f"after phase 1: Flux Ready at the pushed revision; {what} {exp.new_name} status has "
+        f"{exp.fqdn}; proxy Ready; tailnet device tagged {','.join(exp.spec.tags)}; "
+        f"{exp.fqdn} reachable",
+    )
+
+
+def _links_step(
+    config: MigrationConfig, inventory: Inventory, spec: LinksSlice
+) -> tuple[Step, list[Notice]]:
+    hosts, own = _link_targets(config, inventory, spec)
+    ws = Workspace(inventory)
+    notices: list[Notice] = []
+    if spec.consumers.homepage is not None:
+        notices += plan_homepage(ws, spec.consumers.homepage, hosts, own)
+    changes = ws.changes()
+    notices += check_files(inventory.tree.root, {**inventory.tree.overrides, **ws.overrides()})
+    if not changes:
+        return Step("links", "none", "consumers already point at the tailnet names"), notices
+    reason = "point consumers at " + ", ".join(sorted(set(hosts.values())))
+    return Step("links", "change", reason, tuple(changes)), notices
+
+
+def _link_targets(
+    config: MigrationConfig, inventory: Inventory, spec: LinksSlice
+) -> tuple[dict[str, str], list[str]]:
+    """Old host -> tailnet name for every https slice, and the homepage's own tailnet names.
+
+    Before phase 2 the old host is read from the Traefik Ingress; after it, from the slice's
+    `old_host`, or else any link whose first label is the tailnet hostname (that is how the
+    hostname was derived) is taken to be the old host.
+    """
+    hosts: dict[str, str] = {}
+    own: list[str] = []
+    home_ns = spec.consumers.homepage.namespace if spec.consumers.homepage else None
+    for name, sl in config.service_slices().items():
+        if sl.expose != "https":
+            continue
+        found = _exposure_or_retired(config, inventory, name)
+        if found is None:
+            continue
+        old_host, fqdn, namespace = found
+        hosts[old_host] = fqdn
+        if namespace == home_ns:
+            own.append(fqdn)
+    return hosts, own
+
+
+def _exposure_or_retired(
+    config: MigrationConfig, inventory: Inventory, name: str
+) -> tuple[str, str, str] | None:
+    try:
+        exp = derive_exposure(config, inventory, name)
+    except PlanError:
+        exp = None
+    sl = config.service_slices()[name]
+    if exp is not None and exp.old_host:
+        return exp.old_host, exp.fqdn, exp.source.namespace
+    new = inventory.find("Ingress", sl.source.namespace, sl.name or f"{sl.source.name}-tailnet")
+    if new is None:
+        return None
+    tls = (new.body.get("spec") or {}).get("tls") or [{}]
+    hostname = str((tls[0].get("hosts") or [""])[0])
+    old = sl.old_host or f"{hostname}.*"
+    return old, f"{hostname}.{config.tailnet}", sl.source.namespace
+
+
+def _duplicate_hostnames(
+    config: MigrationConfig, inventory: Inventory, exp: Exposure
+) -> list[Notice]:
+    clashes = []
+    for other, sl in config.service_slices().items():
+        if other == exp.slice or (sl.hostname is not None and sl.hostname != exp.hostname):
+            continue
+        try:
+            theirs = derive_exposure(config, inventory, other).hostname
+        except PlanError:
+            continue
+        if theirs == exp.hostname:
+            clashes.append(other)
+    if clashes:
+        raise PlanError(
+            f"{config.source_path}: slices.{exp.slice}: tailnet hostname {exp.hostname!r} is also "
+            f"used by slice {', '.join(clashes)}; set slices.{exp.slice}.hostname"
+        )
+    return []
+
+
+def _unique(notices: Sequence[Notice]) -> list[Notice]:
+    seen: list[Notice] = []
+    for notice in notices:
+        if notice not in seen:
+            seen.append(notice)
+    return seen

@@ -1,0 +1,8 @@
+resource "tailscale_oauth_client" "k8s_operator" {
+  description = "tazlab-k8s-operator"
+  scopes = [
+    "auth_keys", # proxies need auth keys
+    "devices:core",
+  ]
+  tags = ["tag:k8s-operator"]
+}
