@@ -51,9 +51,10 @@ def check_files(repo_root: Path, changed: Mapping[str, str | None]) -> list[Noti
     for path, text in sorted(changed.items()):
         if text is not None and _is_yaml(path):
             notices += check_manifest_file(path, text)
-    kustomize_notices = check_kustomizations(tree)
-    broken = {n.subject.split(":")[0] for n in kustomize_notices if n.level == "error"}
-    return notices + kustomize_notices + build_kustomizations(tree, skip=broken)
+    notices += check_kustomizations(tree)
+    # kubectl would only repeat an error found already: build the folders that passed
+    broken = {n.subject.rpartition(":")[0] for n in notices if n.level == "error"}
+    return notices + build_kustomizations(tree, broken)
 
 
 def check_manifest_file(path: str, text: str) -> list[Notice]:
@@ -177,14 +178,14 @@ def check_kustomizations(tree: _Tree) -> list[Notice]:
     return notices
 
 
-def build_kustomizations(tree: _Tree, skip: set[str]) -> list[Notice]:
-    """`kubectl kustomize` each folder holding a changed file, on a copy with the changes."""
+def build_kustomizations(tree: _Tree, broken: set[str]) -> list[Notice]:
+    """`kubectl kustomize` each folder holding a changed file, on a copy with the changes; not
+    the folders holding a `broken` file, nor those with remote bases (they need the network)."""
     kubectl = shutil.which("kubectl")
     if not tree.changed or kubectl is None:
         return []
     nearest = {k for p in tree.changed for k in tree.kustomizations_above(p)[:1]}
-    # remote bases would need the network: leave those folders to Flux
-    kfiles = {k for k in nearest - skip if not _remote_entries(tree, k)}
+    kfiles = {k for k in nearest if not _remote_entries(tree, k) and not _holds(k, broken)}
     if not kfiles:
         return []
     with tempfile.TemporaryDirectory(prefix="i2ts-kustomize-") as scratch:
@@ -366,14 +367,16 @@ def _run_kustomize(kubectl: str, copy: Path, kpath: str) -> list[Notice]:
         )
     except subprocess.TimeoutExpired:
         return [
-            Notice("error", kpath, f"`kubectl kustomize` timed out after {KUBECTL_TIMEOUT_S} s")
+            Notice(
+                "error", f"{kpath}:1", f"`kubectl kustomize` timed out after {KUBECTL_TIMEOUT_S} s"
+            )
         ]
     if result.returncode == 0:
         return []
     text = KLOG_PREFIX.sub("", result.stderr.strip()).replace(f"{copy}/", "")
     if len(text) > 1 and text[0] == text[-1] == '"':  # klog quotes the error: unwrap it
         text = text[1:-1].replace("\\'", "'").replace('\\"', '"')
-    return [Notice("error", kpath, f"`kubectl kustomize` fails for this folder: {text}")]
+    return [Notice("error", f"{kpath}:1", f"`kubectl kustomize` fails for this folder: {text}")]
 
 
 def _load_kustomization(tree: _Tree, kpath: str) -> tuple[yaml.Node, dict[str, Any]]:
@@ -387,6 +390,12 @@ def _load_kustomization(tree: _Tree, kpath: str) -> tuple[yaml.Node, dict[str, A
     if node is None or not api_version.startswith(KUSTOMIZE_API_GROUP):
         return yaml.MappingNode(YAML_MAP_TAG, []), {}  # not a kustomize config (e.g. Flux's)
     return node, data
+
+
+def _holds(kpath: str, paths: set[str]) -> bool:
+    """Whether the folder of a kustomization file holds any of these paths (at any depth)."""
+    folder = posixpath.dirname(kpath)
+    return any(not folder or p == kpath or p.startswith(folder + "/") for p in paths)
 
 
 def _remote_entries(tree: _Tree, kpath: str) -> list[str]:
@@ -407,7 +416,7 @@ def _syntax_notice(path: str, exc: yaml.YAMLError) -> Notice:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     if mark is None:
-        return Notice("error", path, f"{path} is not valid YAML: {problem}")
+        return Notice("error", f"{path}:1", f"{path} is not valid YAML: {problem}")
     line, column = mark.line + 1, mark.column + 1
     context = getattr(exc, "context", None)
     detail = f"{problem} ({context})" if context else problem
@@ -416,7 +425,7 @@ def _syntax_notice(path: str, exc: yaml.YAMLError) -> Notice:
 
 def _holds_objects(text: str) -> bool:
     try:
-        docs = list(yaml.safe_load_all(text))
+        docs = list(yaml.load_all(text, Loader=yaml.CSafeLoader))
     except yaml.YAMLError:
         return False
     return any(isinstance(d, dict) and "kind" in d for d in docs)

@@ -106,7 +106,7 @@ def _phase1_notices(ws: Workspace, exp: Exposure) -> list[Notice]:
             )
         )
     if exp.middlewares:
-        notices.append(auth_notice(exp))
+        notices.append(auth_notice(exp, blocking=False))
     return notices
 
 
@@ -114,11 +114,12 @@ def _backend_paths(exp: Exposure) -> set[tuple[str, Any]]:
     return {(s, p) for s, p, _ in iter_backends(exp.source.body)}
 
 
-def auth_notice(exp: Exposure) -> Notice:
+def auth_notice(exp: Exposure, blocking: bool = True) -> Notice:
+    """The security change of dropping forward-auth; it blocks phase 2 until accepted."""
     names = ", ".join(exp.middlewares)
     accepted = exp.spec.accept_auth_change
     return Notice(
-        "warning" if accepted else "error",
+        "error" if blocking and not accepted else "warning",
         str(exp.source.ref),
         f"phase 2 removes the Traefik middleware {names} ({MIDDLEWARE_ANNOTATION}): who may reach "
         f"{exp.fqdn} is then decided by the tailnet policy for {', '.join(exp.spec.tags)} "

@@ -61,7 +61,9 @@ def make_tailnet_state() -> TailnetState:
             "authorized": True,
         }
     )
-    state.vip_services.append({"name": "svc:grafana", "addrs": ["100.100.0.1"], "ports": ["tcp:443"]})
+    state.vip_services.append(
+        {"name": "svc:grafana", "addrs": ["100.100.0.1"], "ports": ["tcp:443"]}
+    )
     return state
 
 

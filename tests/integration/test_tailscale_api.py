@@ -302,7 +302,11 @@ def test_a_read_only_client_never_writes(
 
 def test_credentials_from_env() -> None:
     oauth = credentials_from_env(
-        {"TS_OAUTH_CLIENT_ID": "kX", "TS_OAUTH_CLIENT_SECRET": TEST_CLIENT_SECRET, "TS_API_KEY": "k"}
+        {
+            "TS_OAUTH_CLIENT_ID": "kX",
+            "TS_OAUTH_CLIENT_SECRET": TEST_CLIENT_SECRET,
+            "TS_API_KEY": "k",
+        }
     )
     assert isinstance(oauth, OAuthClient) and oauth.client_id == "kX"
     api = credentials_from_env({"TS_API_KEY": TEST_API_KEY, "TS_OAUTH_CLIENT_ID": " "})
@@ -332,7 +336,10 @@ def test_no_secret_reaches_logs_errors_or_reprs(
         (operator_client, "set_policy"),
         (make_client(scopes=["devices:core"]), "get_policy"),
         (make_client(scopes=["devices:core"]), "list_vip_services"),
-        (make_client(credentials=OAuthClient("kX", SecretStr(TEST_CLIENT_SECRET + "x"))), "get_key"),
+        (
+            make_client(credentials=OAuthClient("kX", SecretStr(TEST_CLIENT_SECRET + "x"))),
+            "get_key",
+        ),
         (make_client(credentials=ApiKey(SecretStr(TEST_API_KEY + "x"))), "list_keys"),
     ]
     for client, method in failing:

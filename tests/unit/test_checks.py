@@ -296,7 +296,7 @@ def test_kubectl_kustomize_failure_is_reported(tmp_path: Path) -> None:
     kust = "resources:\n  - namespace.yaml\n  - again.yaml\n"
     write_tree(tmp_path, {"apps/kustomization.yaml": kust, "apps/namespace.yaml": namespace("a")})
     notices = check_files(tmp_path, {"apps/again.yaml": namespace("a")})
-    assert [(n.level, n.subject) for n in notices] == [("error", "apps/kustomization.yaml")]
+    assert [(n.level, n.subject) for n in notices] == [("error", "apps/kustomization.yaml:1")]
     assert "kubectl kustomize" in notices[0].message and "already registered" in notices[0].message
     assert str(tmp_path) not in notices[0].message
 
@@ -315,4 +315,11 @@ def test_many_documents_are_checked(tmp_path: Path) -> None:
     docs.append(OLD_LOAD_BALANCER)
     notices = check_files(tmp_path, {"many.yaml": "---\n".join(docs)})
     assert len(errors(notices)) == 4  # the one leftover Service, four leftover fields
-    assert {n.subject.split(":")[0] for n in notices} == {"many.yaml"}
+    assert {n.subject.rpartition(":")[0] for n in notices} == {"many.yaml"}
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on PATH")
+def test_kubectl_does_not_repeat_an_error_already_found(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"apps/kustomization.yaml": "resources:\n  - namespace.yaml\n"})
+    notices = check_files(tmp_path, {"apps/namespace.yaml": "kind: [\n"})
+    assert [(n.level, n.subject) for n in notices] == [("error", "apps/namespace.yaml:2")]

@@ -81,7 +81,7 @@ def test_golden_result_contains_what_was_configured(case: str) -> None:
     for tag, owners in TAG_OWNERS.items():
         assert set(owners) <= set(data["tagOwners"][tag])
     if "grants" in data and "acls" not in data:
-        wanted = [{"src": ["tag:tazpod"], "dst": ["tag:k8s"], "ip": ["tcp:5432"]}]
+        wanted: list[dict[str, Any]] = [{"src": ["tag:tazpod"], "dst": ["tag:k8s"], "ip": ["tcp:5432"]}]
         wanted.append({"src": ["tag:tazpod"], "dst": ["tag:internal-apps"], "ip": ["tcp:443"]})
     else:
         wanted = ACLS

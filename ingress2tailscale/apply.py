@@ -1,0 +1,36 @@
+"""Apply a planned repo step as one commit with trailers, and push it (never re-plans)."""
+
+from __future__ import annotations
+
+from ingress2tailscale.errors import CheckError
+from ingress2tailscale.git_repo import GitRepo, trailers_for
+from ingress2tailscale.model import Plan, Step
+
+PHASE_OF_STEP = {"phase-1": "1", "phase-2": "2", "links": "links"}
+
+
+def commit_step(repo: GitRepo, plan: Plan, step: Step, run_id: str) -> str | None:
+    """Commit and push one step's file changes; returns the commit, or None if nothing to do."""
+    if step.action != "change":
+        return None
+    refuse_errors(plan)
+    changes = [c for c in plan.file_changes if c in step.changes]
+    subject = f"{plan.slice}: {step.name}: {step.reason}"
+    if len(subject) > 100:
+        subject = subject[:97] + "..."
+    body = "\n".join([step.reason, "", *(f"{c.op} {c.path}" for c in changes)])
+    trailers = trailers_for(plan.slice, PHASE_OF_STEP.get(step.name, step.name), run_id)
+    sha = repo.commit_changes(changes, subject, body, trailers)
+    if sha is not None:
+        repo.push()
+    return sha
+
+
+def refuse_errors(plan: Plan) -> None:
+    """A plan with error notices (failed static checks, unaccepted auth change) is not applied."""
+    errors = [n for n in plan.notices if n.level == "error"]
+    if errors:
+        listed = "\n  ".join(f"{n.subject}: {n.message}" for n in errors)
+        raise CheckError(
+            f"slice {plan.slice}: the plan has problems, nothing was changed:\n  {listed}"
+        )

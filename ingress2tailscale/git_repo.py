@@ -1,0 +1,177 @@
+"""The GitOps repo's git operations (GitPython): commit a step with trailers, push, revert a slice.
+
+The only module that imports git. Pushes are never forced: a rejected push is fetched, rebased
+and retried, or stopped with a clear error.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from ingress2tailscale.errors import GitError, PlanError, PushRejectedError
+from ingress2tailscale.model import FileChange
+
+log = logging.getLogger(__name__)
+
+TRAILER_SLICE = "Migration-Slice"
+TRAILER_PHASE = "Migration-Phase"
+TRAILER_RUN = "Migration-Run"
+PUSH_ATTEMPTS = 3
+FALLBACK_NAME = "ingress2tailscale"
+FALLBACK_EMAIL = "ingress2tailscale@localhost"
+_TRAILER = re.compile(r"^([A-Za-z-]+): (.+)$", re.M)
+
+
+@dataclass(frozen=True)
+class MigrationCommit:
+    sha: str
+    subject: str
+    trailers: Mapping[str, str]
+
+
+class GitRepo:
+    """A clone of the GitOps repo on `branch`, pushing to `remote` unless `push` is False."""
+
+    def __init__(self, path: Path, branch: str = "main", remote: str = "origin", push: bool = True):
+        try:
+            self.repo = git.Repo(path)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+            raise PlanError(f"{path}: not a git repository (gitops.path)") from exc
+        self.path, self.branch, self.remote, self.push_enabled = path, branch, remote, push
+
+    def head(self) -> str:
+        return self.repo.head.commit.hexsha
+
+    def tree_hash(self) -> str:
+        return self.repo.head.commit.tree.hexsha
+
+    def ensure_clean(self) -> None:
+        if self.repo.is_dirty(untracked_files=True):
+            raise PlanError(
+                f"{self.path}: the working tree has uncommitted changes; commit or stash them first"
+            )
+        if self.repo.active_branch.name != self.branch:
+            raise PlanError(
+                f"{self.path}: on branch {self.repo.active_branch.name}, expected {self.branch}"
+            )
+
+    def commit_changes(
+        self, changes: Sequence[FileChange], subject: str, body: str, trailers: Mapping[str, str]
+    ) -> str | None:
+        """Write the files, check they were as planned, commit; None when nothing changed."""
+        self._check_before(changes)
+        for change in changes:
+            self._write(change)
+        if not self.repo.is_dirty(untracked_files=True):
+            return None
+        lines = [subject, "", body, ""] + [f"{k}: {v}" for k, v in trailers.items()]
+        self._git("commit", "-q", "-m", "\n".join(lines).strip() + "\n")
+        return self.head()
+
+    def _check_before(self, changes: Sequence[FileChange]) -> None:
+        for change in changes:
+            target = self.path / change.path
+            current = target.read_text(encoding="utf-8") if target.exists() else None
+            if current not in (change.before, change.after):
+                raise PlanError(f"{change.path} changed since the plan was made; plan again")
+
+    def _write(self, change: FileChange) -> None:
+        target = self.path / change.path
+        if change.after is None:
+            if target.exists():
+                self._git("rm", "-q", "--", change.path)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(change.after, encoding="utf-8")
+        self._git("add", "--", change.path)
+
+    def push(self) -> None:
+        """Push the branch; on a rejection fetch, rebase and retry, never force."""
+        if not self.push_enabled:
+            return
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            try:
+                self._git("push", "-q", self.remote, f"HEAD:refs/heads/{self.branch}")
+                return
+            except GitError as exc:
+                log.warning("push to %s rejected (attempt %d): %s", self.remote, attempt, exc)
+                self._rebase_on_remote()
+        raise PushRejectedError(
+            f"{self.path}: {self.remote} kept rejecting the push of {self.branch}; "
+            "fetch, resolve, and run the slice again"
+        )
+
+    def _rebase_on_remote(self) -> None:
+        self._git("fetch", "-q", self.remote, self.branch)
+        try:
+            self._git("rebase", "-q", f"{self.remote}/{self.branch}")
+        except GitError as exc:
+            self._git("rebase", "--abort")
+            raise PushRejectedError(
+                f"{self.path}: our commits do not rebase cleanly on {self.remote}/{self.branch} "
+                "(someone changed the same lines); nothing was pushed"
+            ) from exc
+
+    def migration_commits(self, slice_name: str, limit: int = 500) -> list[MigrationCommit]:
+        """Commits of a slice, newest first (found by their trailers)."""
+        found = []
+        for commit in self.repo.iter_commits(self.branch, max_count=limit):
+            message = str(commit.message)
+            trailers = dict(_TRAILER.findall(message.split("\n\n")[-1]))
+            if trailers.get(TRAILER_SLICE) == slice_name:
+                found.append(MigrationCommit(commit.hexsha, message.split("\n")[0], trailers))
+        return found
+
+    def revert_slice(self, slice_name: str, run_id: str) -> list[str]:
+        """Revert the slice's not-yet-reverted commits, newest first; returns the new shas."""
+        commits = self.migration_commits(slice_name)
+        reverted = {c.trailers.get("Reverts") for c in commits}
+        made = []
+        for commit in commits:
+            if commit.trailers.get(TRAILER_PHASE) == "rollback" or commit.sha in reverted:
+                continue
+            self._git("revert", "--no-commit", commit.sha)
+            trailers = {
+                TRAILER_SLICE: slice_name,
+                TRAILER_PHASE: "rollback",
+                TRAILER_RUN: run_id,
+                "Reverts": commit.sha,
+            }
+            lines = [f'Revert "{commit.subject}"', "", f"This reverts commit {commit.sha}.", ""]
+            lines += [f"{k}: {v}" for k, v in trailers.items()]
+            self._git("commit", "-q", "--allow-empty", "-m", "\n".join(lines) + "\n")
+            made.append(self.head())
+        return made
+
+    def _git(self, *args: str) -> str:
+        env = {} if self._has_identity() else _fallback_identity()
+        try:
+            return str(self.repo.git.execute(["git", *args], env=env))
+        except git.GitCommandError as exc:
+            detail = (exc.stderr or "").strip().replace("\n", " ")
+            raise GitError(f"git {args[0]} failed in {self.path}: {detail}") from exc
+
+    def _has_identity(self) -> bool:
+        reader = self.repo.config_reader()
+        return bool(reader.get_value("user", "email", "")) and bool(
+            reader.get_value("user", "name", "")
+        )
+
+
+def _fallback_identity() -> dict[str, str]:
+    return {
+        "GIT_AUTHOR_NAME": FALLBACK_NAME,
+        "GIT_AUTHOR_EMAIL": FALLBACK_EMAIL,
+        "GIT_COMMITTER_NAME": FALLBACK_NAME,
+        "GIT_COMMITTER_EMAIL": FALLBACK_EMAIL,
+    }
+
+
+def trailers_for(slice_name: str, phase: str, run_id: str) -> dict[str, str]:
+    return {TRAILER_SLICE: slice_name, TRAILER_PHASE: phase, TRAILER_RUN: run_id}
