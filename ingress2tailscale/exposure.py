@@ -59,6 +59,19 @@ def derive_exposure(config: MigrationConfig, inventory: Inventory, name: str) ->
     return _from_service(config, name, spec, source)
 
 
+def new_object_ref(config: MigrationConfig, name: str) -> ResourceRef:
+    """The tailnet object a slice adds, known from the config alone (also once phase 2 ran)."""
+    spec = config.service_slices()[name]
+    kind = "Service" if spec.expose == "tcp" else "Ingress"
+    if spec.name:
+        new_name = spec.name
+    elif spec.source.kind == "Ingress":
+        new_name = f"{spec.source.name}-tailnet"
+    else:
+        new_name = f"{_stem(spec.source.name)}-tailnet"
+    return ResourceRef(kind, spec.source.namespace, new_name)
+
+
 def _from_ingress(
     config: MigrationConfig, name: str, spec: ServiceSlice, src: Document
 ) -> Exposure:

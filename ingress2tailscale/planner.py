@@ -9,7 +9,7 @@ from ingress2tailscale.checks import check_files
 from ingress2tailscale.config import LinksSlice, MigrationConfig
 from ingress2tailscale.consumers import plan_homepage
 from ingress2tailscale.errors import PlanError
-from ingress2tailscale.exposure import Exposure, derive_exposure
+from ingress2tailscale.exposure import Exposure, derive_exposure, new_object_ref
 from ingress2tailscale.inventory import Inventory, RepoTree, build_inventory
 from ingress2tailscale.model import PHASE_STEPS, Notice, Plan, Step
 from ingress2tailscale.phases import plan_phase1, plan_phase2
@@ -89,6 +89,9 @@ def _plan_repo_steps(
         return tree.with_changes(_overrides_of(step)), [step], notices
     steps: list[Step] = []
     notices: list[Notice] = []
+    done = _already_migrated(config, inventory, name, phase)
+    if done is not None:
+        return tree, done, []
     exp = derive_exposure(config, inventory, name)
     notices += _duplicate_hostnames(config, inventory, exp)
     if phase in ("1", "all"):
@@ -106,6 +109,25 @@ def _plan_repo_steps(
         notices += found
         tree = tree.with_changes(_overrides_of(step))
     return tree, steps, notices
+
+
+def _already_migrated(
+    config: MigrationConfig, inventory: Inventory, name: str, phase: str
+) -> list[Step] | None:
+    """Steps saying `none` when the old object is gone and the tailnet one is in the repo."""
+    spec = config.service_slices()[name]
+    old = inventory.find(spec.source.kind, spec.source.namespace, spec.source.name)
+    new = new_object_ref(config, name)
+    if old is not None or inventory.get(new) is None:
+        return None
+    steps = []
+    if phase in ("1", "all"):
+        steps.append(Step("phase-1", "none", f"{new} is already in the repo"))
+    if phase in ("2", "all"):
+        steps.append(
+            Step("phase-2", "none", f"the old exposure of slice {name} is already retired")
+        )
+    return steps
 
 
 def _file_step(

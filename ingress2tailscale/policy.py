@@ -198,13 +198,9 @@ def _section(data: Mapping[str, Any], key: str, kind: type) -> Any:
 def _render_sections(text: str, root: JSONObject, plan: _Plan) -> list[str]:
     """New top-level sections: spread over lines, unless the whole policy is on one line."""
     one_line = bool(root.keys) and "\n" not in text[_start(root) : _end(root)]
+    flat = _Style("", False)
     return [
-        f"{json.dumps(key)}: "
-        + (
-            f"{brackets[0]}{', '.join(items)}{brackets[1]}"
-            if one_line
-            else _block(brackets, items, plan.style)
-        )
+        f"{json.dumps(key)}: " + _block(brackets, items, flat if one_line else plan.style)
         for key, brackets, items in plan.sections
     ]
 
@@ -237,7 +233,9 @@ def _inline(value: Any) -> str:
 
 
 def _block(brackets: str, items: Any, style: _Style) -> str:
-    """A multi-line container, indented relative to its first line."""
+    """A container over several lines, indented relative to its first line; no unit: one line."""
+    if not style.unit:
+        return brackets[0] + ", ".join(items) + brackets[1]
     lines = [_indent_lines(item, style.unit) for item in items]
     body = ",\n".join(lines) + ("," if style.trailing else "")
     return f"{brackets[0]}\n{body}\n{brackets[1]}"
@@ -249,29 +247,39 @@ def _append(
     """Splices adding `entries` at the end of a container, laid out like its items.
 
     `style` None means "keep it on one line when it is one line" (owner lists)."""
-    items = _items(node)
     opening, closing = _start(node), _end(node) - 1
-    if "\n" not in text[opening:closing]:
-        if items:
-            sep = text[items[-2][1] : items[-1][0]] if len(items) > 1 else ", "
-            return [_Splice(items[-1][1], items[-1][1], "".join(sep + e for e in entries))]
-        if style is None:
-            return [_Splice(opening + 1, closing, ", ".join(entries))]
-        block = _block(text[opening] + text[closing], entries, style)
-        outer = _indent_of(text, opening)  # the first line continues the line it is on
-        return [_Splice(opening, closing + 1, _indent_lines(block, outer)[len(outer) :])]
-    unit = style or _Style("\t", True)
-    indent = _indent_of(text, items[-1][0]) if items else _indent_of(text, opening) + unit.unit
-    trailing = node.trailing_comma is not None if items else unit.trailing
-    if text[_line_start(text, closing) : closing].strip():
-        # the closing bracket shares the last item's line: start a line per entry before it
-        more = "".join(",\n" + _indent_lines(e, indent) for e in entries)
-        return [_Splice(items[-1][1], items[-1][1], more)] if items else []
+    if "\n" in text[opening:closing]:
+        return _append_lines(text, node, entries, style or _Style("\t", True), gap)
+    items = _items(node)
+    if items:
+        sep = text[items[-2][1] : items[-1][0]] if len(items) > 1 else ", "
+        return [_Splice(items[-1][1], items[-1][1], "".join(sep + e for e in entries))]
+    if style is None:
+        return [_Splice(opening + 1, closing, ", ".join(entries))]
+    block = _block(text[opening] + text[closing], entries, style)
+    outer = _indent_of(text, opening)  # the first line continues the line it is on
+    return [_Splice(opening, closing + 1, _indent_lines(block, outer)[len(outer) :])]
+
+
+def _append_lines(
+    text: str, node: Container, entries: list[str], style: _Style, gap: bool
+) -> list[_Splice]:
+    """One line (or block) per entry, before the line of the closing bracket."""
+    items, closing = _items(node), _end(node) - 1
+    at = _line_start(text, closing)
+    deeper = "" if text[at:closing].strip() else style.unit  # past the bracket's own indentation
+    indent = _indent_of(text, items[-1][0]) if items else _indent_of(text, closing) + deeper
+    trailing = node.trailing_comma is not None if items else style.trailing
     lines = [("\n" if gap else "") + _indent_lines(e, indent) + "," for e in entries]
     if not trailing:
         lines[-1] = lines[-1][:-1]
+    if text[at:closing].strip() and items:
+        # the closing bracket shares the last item's line: start a line per entry before it
+        more = "".join(",\n" + _indent_lines(e, indent) for e in entries)
+        return [_Splice(items[-1][1], items[-1][1], more)]
+    if text[at:closing].strip():  # only a comment before the bracket: give it its own line
+        return [_Splice(closing, closing, "".join("\n" + line for line in lines) + "\n")]
     comma = [] if trailing else [_Splice(items[-1][1], items[-1][1], ",")]
-    at = _line_start(text, closing)
     return [*comma, _Splice(at, at, "".join(line + "\n" for line in lines))]
 
 

@@ -85,7 +85,9 @@ class TailnetEmulator:
             access_log=False,
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="tailnet-emulator")
+        self._thread = threading.Thread(
+            target=self._server.run, name="tailnet-emulator", daemon=True
+        )
         self._port = 0
 
     @property

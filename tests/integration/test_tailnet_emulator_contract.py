@@ -120,14 +120,17 @@ CASES: list[tuple[str, str, str, dict[str, Any], int]] = [
         "setPolicyFile tests fail",
         "POST",
         "/tailnet/-/acl",
-        {"content": FAILING_POLICY, "headers": {"Content-Type": HUJSON}},
+        {"content": FAILING_POLICY, "headers": {"Content-Type": HUJSON, "Accept": HUJSON}},
         400,
     ),
     (
         "setPolicyFile stale If-Match",
         "POST",
         "/tailnet/-/acl",
-        {"content": POLICY, "headers": {"Content-Type": HUJSON, "If-Match": '"0123abc"'}},
+        {
+            "content": POLICY,
+            "headers": {"Content-Type": HUJSON, "If-Match": '"0123abc"', "Accept": HUJSON},
+        },
         412,
     ),
     (
@@ -200,7 +203,7 @@ def test_missing_scope_answers_match_the_spec(
 ) -> None:
     headers = scoped_headers(http, tailnet_state, ["devices:core"])
     for path in ("/tailnet/-/acl", "/tailnet/-/services"):
-        response = http.get(path, headers=headers)
+        response = http.get(path, headers={**headers, "Accept": "application/json"})
         assert response.status_code == 403
         assert response.json() == {
             "message": "calling actor does not have enough permissions to perform this function"
@@ -319,7 +322,8 @@ GRANTS_POLICY = """{
   "tagOwners": {"tag:k8s-operator": [], "tag:internal-apps": ["tag:k8s-operator"]},
   "grants": [{"src": ["group:ops"], "dst": ["tag:internal-apps"], "ip": ["tcp:443"]}],
   "tests": [
-    {"src": "olga@example.com", "accept": ["tag:internal-apps:443"], "deny": ["tag:internal-apps:80"]},
+    {"src": "olga@example.com", "accept": ["tag:internal-apps:443"],
+     "deny": ["tag:internal-apps:80"]},
     {"src": "eve@example.com", "deny": ["tag:internal-apps:443"]},
     {"src": "olga@example.com", "accept": ["tag:unowned:443"]},
   ],

@@ -81,7 +81,9 @@ def test_golden_result_contains_what_was_configured(case: str) -> None:
     for tag, owners in TAG_OWNERS.items():
         assert set(owners) <= set(data["tagOwners"][tag])
     if "grants" in data and "acls" not in data:
-        wanted: list[dict[str, Any]] = [{"src": ["tag:tazpod"], "dst": ["tag:k8s"], "ip": ["tcp:5432"]}]
+        wanted: list[dict[str, Any]] = [
+            {"src": ["tag:tazpod"], "dst": ["tag:k8s"], "ip": ["tcp:5432"]}
+        ]
         wanted.append({"src": ["tag:tazpod"], "dst": ["tag:internal-apps"], "ip": ["tcp:443"]})
     else:
         wanted = ACLS
@@ -225,3 +227,11 @@ def test_added_describes_each_addition() -> None:
         "grants: tag:tazpod -> tag:internal-apps (tcp:443)",
         "tests: tag:tazpod must accept tag:k8s:5432, tag:internal-apps:443",
     )
+
+
+def test_empty_list_holding_only_a_comment_keeps_the_comment() -> None:
+    before = '{\n  "acls": [\n    /* none yet */ ],\n}\n'
+    edit = edit_policy(before, {}, ACLS[:1], [])
+    assert "/* none yet */" in edit.after
+    assert parse_policy(edit.after)["acls"] == ACLS[:1]
+    assert edit_policy(edit.after, {}, ACLS[:1], []).after == edit.after

@@ -1,0 +1,53 @@
+"""Shared fixtures: the seed's GitOps repo as a real git clone with a bare `origin`."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_REPO = ROOT / "tests" / "fixtures" / "tazlab-k8s"
+EXAMPLE_CONFIG = ROOT / "config" / "migration.yaml"
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True, timeout=60
+    )
+    return done.stdout.strip()
+
+
+def make_gitops_repo(where: Path, source: Path = FIXTURE_REPO) -> Path:
+    """A clone of `source` on branch main, with a bare repo as its `origin`."""
+    work = where / "gitops"
+    shutil.copytree(source, work)
+    git(work, "init", "-q", "-b", "main")
+    git(work, "config", "user.name", "Test Operator")
+    git(work, "config", "user.email", "operator@example.test")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "Initial cluster state")
+    bare = where / "origin.git"
+    git(where, "clone", "-q", "--bare", str(work), str(bare))
+    git(work, "remote", "add", "origin", str(bare))
+    git(work, "fetch", "-q", "origin")
+    git(work, "branch", "-q", "--set-upstream-to=origin/main", "main")
+    return work
+
+
+def write_config(where: Path, repo: Path, edit: Callable[[str], str] = lambda s: s) -> Path:
+    """The example config pointed at `repo`, optionally edited as text."""
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8")
+    text = text.replace("../tests/fixtures/tazlab-k8s", str(repo))
+    text = text.replace("../tests/fixtures/infra", str(ROOT / "tests" / "fixtures" / "infra"))
+    path = where / "migration.yaml"
+    path.write_text(edit(text), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def gitops_repo(tmp_path: Path) -> Path:
+    return make_gitops_repo(tmp_path)
