@@ -42,11 +42,16 @@ YAML_MAP_TAG = "tag:yaml.org,2002:map"
 KLOG_PREFIX = re.compile(r'^[EWIF]\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err=')
 
 
-def check_files(repo_root: Path, changed: Mapping[str, str | None]) -> list[Notice]:
+def check_files(
+    repo_root: Path,
+    changed: Mapping[str, str | None],
+    base: Mapping[str, str | None] | None = None,
+) -> list[Notice]:
     """Check every file the plan writes. `changed` maps a repo-relative POSIX path to its new full
-    text (None = the file is deleted). Files not in `changed` are read from `repo_root` as they are.
+    text (None = the file is deleted). `base` holds earlier planned changes: part of the tree, but
+    not checked again. Other files are read from `repo_root` as they are.
     Returns error/warning Notices (ingress2tailscale.model.Notice); empty = all good."""
-    tree = _Tree(repo_root, changed)
+    tree = _Tree(repo_root, changed, dict(base or {}))
     notices: list[Notice] = []
     for path, text in sorted(changed.items()):
         if text is not None and _is_yaml(path):
@@ -190,7 +195,7 @@ def build_kustomizations(tree: _Tree, broken: set[str]) -> list[Notice]:
         return []
     with tempfile.TemporaryDirectory(prefix="i2ts-kustomize-") as scratch:
         copy = Path(scratch) / "repo"
-        tree.materialize(copy)
+        tree.materialize(copy, kfiles)
         return [n for k in sorted(kfiles) for n in _run_kustomize(kubectl, copy, k)]
 
 
@@ -238,19 +243,25 @@ class _Tree:
 
     root: Path
     changed: Mapping[str, str | None]
+    base: Mapping[str, str | None]
+
+    @property
+    def overlay(self) -> dict[str, str | None]:
+        return {**self.base, **self.changed}
 
     def is_file(self, path: str) -> bool:
-        if path in self.changed:
-            return self.changed[path] is not None
+        overlay = self.overlay
+        if path in overlay:
+            return overlay[path] is not None
         return (self.root / path).is_file()
 
     def is_dir(self, path: str) -> bool:
         prefix = path.rstrip("/") + "/"
-        added = any(p.startswith(prefix) and t is not None for p, t in self.changed.items())
+        added = any(p.startswith(prefix) and t is not None for p, t in self.overlay.items())
         return added or (self.root / path).is_dir()
 
     def read(self, path: str) -> str:
-        text = self.changed.get(path)
+        text = self.overlay.get(path)
         return text if text is not None else (self.root / path).read_text(errors="replace")
 
     def kustomization_in(self, folder: str) -> str | None:
@@ -267,9 +278,20 @@ class _Tree:
                 return found
             folder = posixpath.dirname(folder)
 
-    def materialize(self, dest: Path) -> None:
-        shutil.copytree(self.root, dest, symlinks=True, ignore=shutil.ignore_patterns(".git"))
-        for path, text in self.changed.items():
+    def materialize(self, dest: Path, folders: set[str]) -> None:
+        """Copy the folders kustomize will read (all of the repo if one reaches up with `..`)."""
+        ignore = shutil.ignore_patterns(".git")
+        reaches_up = any(".." in self.read(k) for k in folders)
+        if reaches_up:
+            shutil.copytree(self.root, dest, symlinks=True, ignore=ignore)
+        else:
+            for folder in {posixpath.dirname(k) for k in folders}:
+                source = self.root / folder
+                if source.is_dir():
+                    shutil.copytree(source, dest / folder, symlinks=True, ignore=ignore)
+        for path, text in self.overlay.items():
+            if not reaches_up and not any(path.startswith(posixpath.dirname(k)) for k in folders):
+                continue
             target = dest / path
             if text is None:
                 target.unlink(missing_ok=True)

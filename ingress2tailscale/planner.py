@@ -136,7 +136,7 @@ def _file_step(
     ws = Workspace(inventory)
     notices = build(ws, exp)  # type: ignore[operator]  # plan_phase1 / plan_phase2
     changes = ws.changes()
-    notices += check_files(inventory.tree.root, {**inventory.tree.overrides, **ws.overrides()})
+    notices += check_files(inventory.tree.root, ws.overrides(), inventory.tree.overrides)
     if not changes:
         return Step(name, "none", _done_reason(name, exp)), notices
     return Step(name, "change", _change_reason(name, exp), tuple(changes)), notices
@@ -180,7 +180,7 @@ def _links_step(
     if spec.consumers.homepage is not None:
         notices += plan_homepage(ws, spec.consumers.homepage, hosts, own)
     changes = ws.changes()
-    notices += check_files(inventory.tree.root, {**inventory.tree.overrides, **ws.overrides()})
+    notices += check_files(inventory.tree.root, ws.overrides(), inventory.tree.overrides)
     if not changes:
         return Step("links", "none", "consumers already point at the tailnet names"), notices
     reason = "point consumers at " + ", ".join(sorted(set(hosts.values())))
