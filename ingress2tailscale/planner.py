@@ -85,8 +85,8 @@ def _plan_repo_steps(
     if isinstance(spec, LinksSlice):
         if phase == "2":
             return tree, [], []
-        step, notices = _links_step(config, inventory, spec)
-        return tree.with_changes(_overrides_of(step)), [step], notices
+        step, link_notices = _links_step(config, inventory, spec)
+        return tree.with_changes(_overrides_of(step)), [step], link_notices
     steps: list[Step] = []
     notices: list[Notice] = []
     done = _already_migrated(config, inventory, name, phase)

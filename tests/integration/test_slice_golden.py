@@ -1,4 +1,4 @@
-"""Golden trees: each slice's phases applied to a real git clone of the seed's repo, then rolled back.
+"""Golden trees: each slice's phases applied to a git clone of the seed's repo, then rolled back.
 
 Set UPDATE_GOLDEN=1 to rewrite the expected files (then review the diff like code).
 """
