@@ -6,9 +6,11 @@ and retried, or stopped with a clear error.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,13 +130,15 @@ class GitRepo:
                 found.append(MigrationCommit(commit.hexsha, message.split("\n")[0], trailers))
         return found
 
-    def revert_slice(self, slice_name: str, run_id: str) -> list[str]:
+    def revert_slice(self, slice_name: str, run_id: str, only_run: str | None = None) -> list[str]:
         """Revert the slice's not-yet-reverted commits, newest first; returns the new shas."""
         commits = self.migration_commits(slice_name)
         reverted = {c.trailers.get("Reverts") for c in commits}
         made = []
         for commit in commits:
             if commit.trailers.get(TRAILER_PHASE) == "rollback" or commit.sha in reverted:
+                continue
+            if only_run is not None and commit.trailers.get(TRAILER_RUN) != only_run:
                 continue
             self._git("revert", "--no-commit", commit.sha)
             trailers = {
@@ -148,6 +152,46 @@ class GitRepo:
             self._git("commit", "-q", "--allow-empty", "-m", "\n".join(lines) + "\n")
             made.append(self.head())
         return made
+
+    def rollback_run(self, slice_name: str, run_id: str) -> list[str]:
+        """Undo what run `run_id` did to a slice: drop its unpushed commits, revert pushed ones.
+
+        Used when a slice fails: the repo ends with the tree it had before the slice, and the
+        history (local and remote) shows the commits and their reverts.
+        """
+        if self.push_enabled and self._unpushed_are_ours(run_id):
+            self._git("reset", "-q", "--hard", f"{self.remote}/{self.branch}")
+        made = self.revert_slice(slice_name, run_id, only_run=run_id)
+        if made:
+            self.push()
+        return made
+
+    def _unpushed_are_ours(self, run_id: str) -> bool:
+        try:
+            self._git("fetch", "-q", self.remote, self.branch)
+        except GitError:
+            return False
+        upstream = f"{self.remote}/{self.branch}"
+        unpushed = list(self.repo.iter_commits(f"{upstream}..HEAD"))
+        runs = {dict(_TRAILER.findall(str(c.message))).get(TRAILER_RUN) for c in unpushed}
+        return bool(unpushed) and runs == {run_id}
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Only one run at a time may change this repo (an exclusive lock in its .git folder)."""
+        path = Path(self.repo.git_dir) / "ingress2tailscale.lock"
+        with path.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise GitError(
+                    f"{self.path}: another ingress2tailscale run is changing this repo; "
+                    "wait for it to finish"
+                ) from exc
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _git(self, *args: str) -> str:
         env = {} if self._has_identity() else _fallback_identity()

@@ -1,0 +1,185 @@
+"""The Prefect flows `migrate` and `rollback`: a slice at a time, every change a commit.
+
+Importing this module imports Prefect; the command line does so only for real runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from argparse import Namespace
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
+from prefect.runtime import flow_run
+
+from ingress2tailscale.config import MigrationConfig, load_config
+from ingress2tailscale.errors import CredentialsError, ExternalError, MigrationError
+from ingress2tailscale.git_repo import GitRepo
+from ingress2tailscale.model import Step
+from ingress2tailscale.prereq import make_client
+from ingress2tailscale.repo_steps import Check, StepResult, open_repo
+from ingress2tailscale.report import render_markdown
+from tasks.acl import acl
+from tasks.git import revert_slice, rollback_run
+from tasks.links import links
+from tasks.oauth_scopes import oauth_scopes
+from tasks.phase1 import phase1
+from tasks.phase2 import phase2
+from tasks.tailnet_https import tailnet_https
+from tasks.validate import validate
+
+APPROVAL_TIMEOUT_S = 24 * 3600
+
+
+class Approval(RunInput):
+    """The form the Prefect UI shows between phase 1 and phase 2."""
+
+    approved: bool
+    comment: str = ""
+
+
+class ValidationFailedError(ExternalError):
+    """A check after a step failed; the slice is rolled back."""
+
+
+@flow(name="migrate")
+def migrate(
+    slice: str,
+    phase: str = "all",
+    dry_run: bool = False,
+    require_approval: bool = True,
+    config: str = "config/migration.yaml",
+    approval_mode: str = "pause",
+) -> list[dict[str, Any]]:
+    """Migrate one slice (or `all`, in config order); a failed slice is rolled back."""
+    cfg = load_config(Path(config))
+    names = cfg.slice_names() if slice == "all" else [slice]
+    mode = approval_mode if require_approval else "none"
+    return [_migrate_slice(cfg, name, phase, mode) for name in names]
+
+
+@flow(name="rollback")
+def rollback(slice: str, config: str = "config/migration.yaml") -> list[str]:
+    """Revert every commit of a slice (or of all slices, last first), newest first."""
+    cfg = load_config(Path(config))
+    names = cfg.slice_names() if slice == "all" else [slice]
+    repo = open_repo(cfg)
+    made: list[str] = []
+    with repo.lock():
+        repo.ensure_clean()
+        for name in reversed(names):
+            made += revert_slice(repo, name, _run_id())
+    get_run_logger().info("rollback made %d revert commit(s)", len(made))
+    return made
+
+
+def _migrate_slice(cfg: MigrationConfig, name: str, phase: str, mode: str) -> dict[str, Any]:
+    run_id = _run_id()
+    outcome: dict[str, Any] = {"slice": name, "phase": phase, "steps": []}
+    if phase in ("prereq", "all"):
+        outcome["steps"] += [_step_row(s) for s in _prereq(cfg, name, run_id)]
+    if phase == "prereq":
+        return outcome
+    repo = open_repo(cfg)
+    with repo.lock():
+        repo.ensure_clean()
+        try:
+            outcome["steps"] += _repo_steps(cfg, repo, name, phase, mode, run_id)
+        except Exception:
+            get_run_logger().error("slice %s failed; rolling back this run's commits", name)
+            rollback_run(repo, name, run_id)
+            raise
+    return outcome
+
+
+def _prereq(cfg: MigrationConfig, name: str, run_id: str) -> list[Step]:
+    client = make_client(cfg, os.environ, read_only=False)
+    if client is None:
+        raise CredentialsError(
+            "the tailnet steps need credentials: set TS_API_KEY, or TS_OAUTH_CLIENT_ID and "
+            "TS_OAUTH_CLIENT_SECRET (or run only --phase 1/2 for repo changes)"
+        )
+    with client:
+        steps = [oauth_scopes(cfg, client, run_id, name)]
+        if cfg.tailscale.https:
+            steps.append(tailnet_https(client))
+        steps.append(acl(cfg, client, run_id, name).step)
+    return steps
+
+
+def _repo_steps(
+    cfg: MigrationConfig, repo: GitRepo, name: str, phase: str, mode: str, run_id: str
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    if name in cfg.service_slices():
+        if phase in ("1", "all"):
+            rows.append(_checked(repo, phase1(cfg, repo, name, run_id)))
+        if phase == "all" and not _approved(name, mode):
+            rows.append({"name": "phase-2", "action": "none", "reason": "not approved"})
+            return rows
+        if phase in ("2", "all"):
+            rows.append(_checked(repo, phase2(cfg, repo, name, run_id)))
+    elif phase in ("1", "all"):
+        rows.append(_checked(repo, links(cfg, repo, name, run_id)))
+    return rows
+
+
+def _checked(repo: GitRepo, result: StepResult) -> dict[str, Any]:
+    """Publish the step's plan, validate what it committed, fail the slice on a failed check."""
+    if result.commit is not None:
+        create_markdown_artifact(
+            key=_artifact_key("plan", result.plan.slice, result.step.name),
+            markdown=render_markdown(result.plan),
+            description=f"{result.plan.slice}: {result.step.name}",
+        )
+    checks: list[Check] = validate(repo, result)
+    create_table_artifact(
+        key=_artifact_key("validation", result.plan.slice, result.step.name),
+        table=[{"check": c.name, "status": c.status, "detail": c.detail} for c in checks],
+    )
+    failed = [c for c in checks if c.status == "fail"]
+    if failed:
+        raise ValidationFailedError("; ".join(f"{c.name}: {c.detail}" for c in failed))
+    return {**_step_row(result.step), "commit": result.commit}
+
+
+def _approved(name: str, mode: str) -> bool:
+    if mode == "none":
+        return True
+    if mode == "prompt":
+        answer = input(f"Phase 1 of slice {name} is in place. Apply phase 2? [y/N] ")
+        return answer.strip().lower() in ("y", "yes")
+    reply = pause_flow_run(wait_for_input=Approval, timeout=APPROVAL_TIMEOUT_S)
+    get_run_logger().info("phase 2 of %s approved=%s: %s", name, reply.approved, reply.comment)
+    return bool(reply.approved)
+
+
+def _step_row(step: Step) -> dict[str, Any]:
+    return {"name": step.name, "action": step.action, "reason": step.reason}
+
+
+def _artifact_key(kind: str, slice_name: str, step: str) -> str:
+    return "-".join(part.lower().replace("_", "-") for part in (kind, slice_name, step))
+
+
+def _run_id() -> str:
+    return str(flow_run.get_id() or "local")
+
+
+def run_migration(config: MigrationConfig, names: list[str], args: Namespace) -> int:
+    """The command line's real run: one flow run; exit 0 done, 1 failed and rolled back."""
+    if args.rollback:
+        rollback(slice=args.slice, config=str(config.source_path))
+        return 0
+    mode = "none" if args.yes else "prompt"
+    if mode == "prompt" and args.phase == "all" and not sys.stdin.isatty():
+        raise MigrationError("phase 2 needs approval: run from a terminal, or pass --yes")
+    migrate(slice=args.slice, phase=args.phase, config=str(config.source_path), approval_mode=mode)
+    return 0

@@ -1,0 +1,15 @@
+"""Task `acl`: the tailnet policy holds the slice's tags, rules and tests."""
+
+from ingress2tailscale.prereq import AclOutcome, apply_acl
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from ingress2tailscale.config import MigrationConfig
+from ingress2tailscale.tailscale_api import TailscaleClient
+
+
+@task(name="acl", cache_policy=NO_CACHE, persist_result=False)
+def acl(
+    config: MigrationConfig, client: TailscaleClient, run_id: str, slice_name: str
+) -> AclOutcome:
+    return apply_acl(config, client, run_id, slice_name)

@@ -1,0 +1,13 @@
+"""Task `links`: plan the step on the repo as it is, commit it with trailers, push."""
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from ingress2tailscale.config import MigrationConfig
+from ingress2tailscale.git_repo import GitRepo
+from ingress2tailscale.repo_steps import StepResult, apply_repo_step
+
+
+@task(name="links", cache_policy=NO_CACHE, persist_result=False)
+def links(config: MigrationConfig, repo: GitRepo, slice_name: str, run_id: str) -> StepResult:
+    return apply_repo_step(config, repo, slice_name, "links", run_id)

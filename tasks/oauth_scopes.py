@@ -1,0 +1,16 @@
+"""Task `oauth-scopes`: the operator's OAuth client has the scopes it needs."""
+
+from ingress2tailscale.prereq import apply_oauth_scopes
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from ingress2tailscale.config import MigrationConfig
+from ingress2tailscale.model import Step
+from ingress2tailscale.tailscale_api import TailscaleClient
+
+
+@task(name="oauth-scopes", cache_policy=NO_CACHE, persist_result=False)
+def oauth_scopes(
+    config: MigrationConfig, client: TailscaleClient, run_id: str, slice_name: str
+) -> Step:
+    return apply_oauth_scopes(config, client, run_id, slice_name)

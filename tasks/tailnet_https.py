@@ -1,0 +1,13 @@
+"""Task `tailnet-https`: HTTPS certificates are on for the tailnet."""
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from ingress2tailscale.model import Step
+from ingress2tailscale.tailnet_https import apply_tailnet_https
+from ingress2tailscale.tailscale_api import TailscaleClient
+
+
+@task(name="tailnet-https", cache_policy=NO_CACHE, persist_result=False)
+def tailnet_https(client: TailscaleClient) -> Step:
+    return apply_tailnet_https(client)
