@@ -1,10 +1,10 @@
 """Task `acl`: the tailnet policy holds the slice's tags, rules and tests."""
 
-from ingress2tailscale.prereq import AclOutcome, apply_acl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from ingress2tailscale.config import MigrationConfig
+from ingress2tailscale.prereq import AclOutcome, apply_acl
 from ingress2tailscale.tailscale_api import TailscaleClient
 
 

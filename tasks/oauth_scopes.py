@@ -1,11 +1,11 @@
 """Task `oauth-scopes`: the operator's OAuth client has the scopes it needs."""
 
-from ingress2tailscale.prereq import apply_oauth_scopes
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from ingress2tailscale.config import MigrationConfig
 from ingress2tailscale.model import Step
+from ingress2tailscale.prereq import apply_oauth_scopes
 from ingress2tailscale.tailscale_api import TailscaleClient
 
 
