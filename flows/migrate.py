@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from flows.cli import run_cli
+from ingress2tailscale.apply import refuse_errors
 from ingress2tailscale.config import MigrationConfig, load_config
+from ingress2tailscale.errors import ConfigError, CredentialsError
 from ingress2tailscale.inventory import RepoTree
 from ingress2tailscale.planner import PHASES, check_slice_name, plan_slices
+from ingress2tailscale.prereq import make_client, plan_prereq
+from ingress2tailscale.repo_steps import open_repo
 from ingress2tailscale.report import plans_to_json, render_text
+from ingress2tailscale.tailscale_api import TailscaleClient
 
 DEFAULT_CONFIG = Path("config/migration.yaml")
 
@@ -45,23 +52,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = slice_names(config, args.slice)
     if args.dry_run:
         return _dry_run(config, names, args)
+    if not args.rollback:
+        _preflight(config, names, args)
     from flows.migrate_flow import run_migration  # Prefect is imported only for real runs
 
     return run_migration(config, names, args)
 
 
-def _dry_run(config: MigrationConfig, names: list[str], args: argparse.Namespace) -> int:
+@contextmanager
+def tailnet_client(config: MigrationConfig, read_only: bool) -> Iterator[TailscaleClient | None]:
+    """A Tailscale API client from the environment's credentials, or None without them."""
+    client = make_client(config, os.environ, read_only=read_only)
+    try:
+        yield client
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _tree(config: MigrationConfig) -> RepoTree:
     tree = RepoTree(config.gitops.path)
     if not tree.root.is_dir():
-        from ingress2tailscale.errors import ConfigError
-
         raise ConfigError(f"{config.source_path}: gitops.path {tree.root} is not a folder")
-    plans = plan_slices(config, tree, names, args.phase, dry_run=True)
+    return tree
+
+
+def _dry_run(config: MigrationConfig, names: list[str], args: argparse.Namespace) -> int:
+    with tailnet_client(config, read_only=True) as client:
+        prereq = plan_prereq(config, client) if args.phase in ("prereq", "all") else []
+    plans = plan_slices(config, _tree(config), names, args.phase, dry_run=True, prereq=prereq)
     if args.output == "json":
         sys.stdout.write(plans_to_json(plans, single=args.slice != "all"))
     else:
         sys.stdout.write("\n".join(render_text(p) for p in plans))
+    for plan in plans:
+        refuse_errors(plan)  # printed above; also said on stderr, with exit code 2
     return 0
+
+
+def _preflight(config: MigrationConfig, names: list[str], args: argparse.Namespace) -> None:
+    """Everything that would make the run refuse, found before anything changes (exit 2)."""
+    open_repo(config).ensure_clean()
+    for plan in plan_slices(config, _tree(config), names, args.phase, dry_run=False):
+        refuse_errors(plan)
+    if args.phase in ("prereq", "all"):
+        with tailnet_client(config, read_only=True) as client:
+            if client is None:
+                raise CredentialsError(
+                    "the tailnet steps need credentials: set TS_API_KEY, or TS_OAUTH_CLIENT_ID "
+                    "and TS_OAUTH_CLIENT_SECRET (or run --phase 1 / --phase 2 for repo changes)"
+                )
 
 
 if __name__ == "__main__":

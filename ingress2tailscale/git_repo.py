@@ -130,15 +130,13 @@ class GitRepo:
                 found.append(MigrationCommit(commit.hexsha, message.split("\n")[0], trailers))
         return found
 
-    def revert_slice(self, slice_name: str, run_id: str, only_run: str | None = None) -> list[str]:
+    def revert_slice(self, slice_name: str, run_id: str) -> list[str]:
         """Revert the slice's not-yet-reverted commits, newest first; returns the new shas."""
         commits = self.migration_commits(slice_name)
         reverted = {c.trailers.get("Reverts") for c in commits}
         made = []
         for commit in commits:
             if commit.trailers.get(TRAILER_PHASE) == "rollback" or commit.sha in reverted:
-                continue
-            if only_run is not None and commit.trailers.get(TRAILER_RUN) != only_run:
                 continue
             self._git("revert", "--no-commit", commit.sha)
             trailers = {
@@ -154,27 +152,27 @@ class GitRepo:
         return made
 
     def rollback_run(self, slice_name: str, run_id: str) -> list[str]:
-        """Undo what run `run_id` did to a slice: drop its unpushed commits, revert pushed ones.
+        """Undo a failed slice: drop its commits the remote never got, revert the pushed ones.
 
-        Used when a slice fails: the repo ends with the tree it had before the slice, and the
-        history (local and remote) shows the commits and their reverts.
+        The repo ends with the tree it had before the slice, and the history (local and
+        remote) shows the slice's commits and their reverts.
         """
-        if self.push_enabled and self._unpushed_are_ours(run_id):
+        if self.push_enabled and self._unpushed_are_from(slice_name):
             self._git("reset", "-q", "--hard", f"{self.remote}/{self.branch}")
-        made = self.revert_slice(slice_name, run_id, only_run=run_id)
+        made = self.revert_slice(slice_name, run_id)
         if made:
             self.push()
         return made
 
-    def _unpushed_are_ours(self, run_id: str) -> bool:
+    def _unpushed_are_from(self, slice_name: str) -> bool:
         try:
             self._git("fetch", "-q", self.remote, self.branch)
         except GitError:
             return False
         upstream = f"{self.remote}/{self.branch}"
         unpushed = list(self.repo.iter_commits(f"{upstream}..HEAD"))
-        runs = {dict(_TRAILER.findall(str(c.message))).get(TRAILER_RUN) for c in unpushed}
-        return bool(unpushed) and runs == {run_id}
+        slices = {dict(_TRAILER.findall(str(c.message))).get(TRAILER_SLICE) for c in unpushed}
+        return bool(unpushed) and slices == {slice_name}
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -219,3 +217,36 @@ def _fallback_identity() -> dict[str, str]:
 
 def trailers_for(slice_name: str, phase: str, run_id: str) -> dict[str, str]:
     return {TRAILER_SLICE: slice_name, TRAILER_PHASE: phase, TRAILER_RUN: run_id}
+
+
+def repo_containing(path: Path) -> GitRepo | None:
+    """The git work tree holding `path` (its current branch, push off); None outside git."""
+    try:
+        found = git.Repo(path.parent, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+    if found.working_tree_dir is None:  # a bare repository holds no files to edit
+        return None
+    branch = "HEAD" if found.head.is_detached else found.active_branch.name
+    return GitRepo(Path(found.working_tree_dir).resolve(), branch=branch, push=False)
+
+
+def commit_file(
+    path: Path, change: tuple[str, str], subject: str, body: str, trailers: Mapping[str, str]
+) -> str | None:
+    """Write `change` (before, after) over `path` and, in a git work tree, commit that file alone.
+
+    Returns the new commit's sha, or None when the file is not in a git repo (written only).
+    Other staged or untracked files of that repo are left out of the commit."""
+    before, after = change
+    if path.read_text(encoding="utf-8") != before:
+        raise PlanError(f"{path} changed while it was being edited; run again")
+    repo = repo_containing(path)
+    path.write_text(after, encoding="utf-8")
+    if repo is None:
+        return None
+    relative = path.resolve().relative_to(repo.path).as_posix()
+    repo._git("add", "--", relative)
+    lines = [subject, "", body, ""] + [f"{k}: {v}" for k, v in trailers.items()]
+    repo._git("commit", "-q", "-m", "\n".join(lines).strip() + "\n", "--", relative)
+    return repo.head()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -19,6 +19,7 @@ import yaml
 
 from ingress2tailscale.errors import InventoryError
 from ingress2tailscale.model import Document, ResourceRef, yaml_problem
+from ingress2tailscale.scan_cache import Ident, open_scan_cache
 
 YAML_SUFFIXES = (".yaml", ".yml")
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -28,6 +29,7 @@ SKIP_DIRS = {".git", "node_modules", ".venv", "__pycache__"}
 _SEPARATOR = re.compile(r"^---[ \t]*(?:#.*)?$", re.M)
 _TOP = re.compile(r"^(kind|apiVersion|namespace):[ \t]*(.*?)[ \t]*$", re.M)
 _METADATA = re.compile(r"^metadata:[ \t]*(?:#.*)?\n((?:(?:[ \t]+.*|[ \t]*#.*|[ \t]*)\n?)*)", re.M)
+_CONTENT = re.compile(r"^\s*[^\s#]", re.M)  # a line that is neither blank nor a comment
 _PLAIN = re.compile(r"^(?:\"([^\"\\]*)\"|'([^']*)'|([^\s#'\"{}\[\]&*!|>][^#]*?))[ \t]*(?:#.*)?$")
 
 
@@ -42,7 +44,8 @@ class RepoTree:
         if path in self.overrides:
             return self.overrides[path]
         try:
-            return (self.root / path).read_text(encoding="utf-8")
+            with open(os.path.join(self.root, path), encoding="utf-8") as file:
+                return file.read()
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError) as exc:
@@ -121,27 +124,66 @@ def read_inventory(root: Path, overrides: Mapping[str, str | None] | None = None
 
 
 def build_inventory(tree: RepoTree) -> Inventory:
-    texts = {path: tree.read(path) or "" for path in tree.yaml_files()}
+    texts, idents = _scan_tree(tree)
     namespaces = _kustomize_namespaces(texts)
     docs: list[Document] = []
     for path, text in texts.items():
-        docs.extend(scan_documents(path, text, namespaces.get(_folder(path))))
+        forced = namespaces.get(_folder(path))
+        docs.extend(_documents(path, text, idents[path], forced))
     return Inventory(tree, docs, namespaces)
+
+
+def _scan_tree(tree: RepoTree) -> tuple[dict[str, str], dict[str, tuple[Ident, ...]]]:
+    """Text and identities of every YAML file: planned changes scanned afresh, files on disk
+    through the repo's scan cache (read and scanned only when new or changed)."""
+    texts: dict[str, str] = {}
+    idents: dict[str, tuple[Ident, ...]] = {}
+    cache = open_scan_cache(tree.root)
+    prefix = os.path.join(tree.root, "")
+    read = _read_or_empty(tree)
+    with cache.lock:
+        for path in tree.yaml_files():
+            if path in tree.overrides:
+                texts[path] = tree.overrides[path] or ""
+                idents[path] = scan_idents(path, texts[path])
+            else:
+                scanned = cache.read_scanned(path, prefix + path, read, scan_idents)
+                texts[path], idents[path] = scanned
+        cache.keep_only(set(texts) - set(tree.overrides))
+        cache.save()
+    return texts, idents
+
+
+def _read_or_empty(tree: RepoTree) -> Callable[[str], str]:
+    return lambda path: tree.read(path) or ""
 
 
 def scan_documents(path: str, text: str, forced_namespace: str | None = None) -> Iterator[Document]:
     """Split one file into its Kubernetes documents (those with a top-level `kind`)."""
+    return _documents(path, text, scan_idents(path, text), forced_namespace)
+
+
+def scan_idents(path: str, text: str) -> tuple[Ident, ...]:
+    """(index, line, start, end, kind, apiVersion, name, namespace) of each Kubernetes document."""
+    found: list[Ident] = []
     index = 0
     for start, end, line in split_documents(text):
         chunk = text[start:end]
-        if not _has_content(chunk):
+        if not _CONTENT.search(chunk):
             continue
         ident = _identify(chunk) or _identify_by_parsing(path, chunk, line)
         if ident is not None and ident[0]:
-            kind, api, name, namespace = ident
-            ns = forced_namespace if forced_namespace and kind != "Namespace" else namespace
-            yield Document(path, index, line, start, end, kind, api, name, ns, chunk)
+            found.append((index, line, start, end, *ident))
         index += 1
+    return tuple(found)
+
+
+def _documents(
+    path: str, text: str, idents: Iterable[Ident], forced_namespace: str | None
+) -> Iterator[Document]:
+    for index, line, start, end, kind, api, name, namespace in idents:
+        ns = forced_namespace if forced_namespace and kind != "Namespace" else namespace
+        yield Document(path, index, line, start, end, kind, api, name, ns, text[start:end])
 
 
 def split_documents(text: str) -> Iterator[tuple[int, int, int]]:
@@ -152,10 +194,6 @@ def split_documents(text: str) -> Iterator[tuple[int, int, int]]:
         line += text.count("\n", start, match.end()) + 1
         start = match.end() + 1 if match.end() < len(text) else match.end()
     yield start, len(text), line
-
-
-def _has_content(chunk: str) -> bool:
-    return any(s and not s.startswith("#") for s in (x.strip() for x in chunk.splitlines()))
 
 
 def _identify(chunk: str) -> tuple[str, str, str, str] | None:
@@ -221,7 +259,7 @@ def _identify_by_parsing(path: str, chunk: str, line: int) -> tuple[str, str, st
 
 
 def _folder(path: str) -> str:
-    return str(PurePosixPath(path).parent)
+    return path.rpartition("/")[0] or "."
 
 
 def _kustomize_namespaces(texts: Mapping[str, str]) -> dict[str, str]:
@@ -238,12 +276,28 @@ def _kustomize_namespaces(texts: Mapping[str, str]) -> dict[str, str]:
 
 
 def _walk_yaml(root: Path) -> Iterator[str]:
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
-        rel = os.path.relpath(folder, root)
-        for name in files:
-            if name.endswith(YAML_SUFFIXES) or name in KUSTOMIZATION_FILES:
-                yield name if rel == "." else f"{rel}/{name}".replace(os.sep, "/")
+    """Repo-relative paths of the YAML files, as os.walk would find them (no symlinked folders)."""
+    stack = [("", os.fspath(root))]
+    while stack:
+        rel, folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue  # an unreadable folder holds nothing we can scan
+        for entry in entries:
+            name = entry.name
+            if _is_dir(entry):
+                if name not in SKIP_DIRS and not name.startswith(".") and not entry.is_symlink():
+                    stack.append((f"{rel}{name}/", entry.path))
+            elif name.endswith(YAML_SUFFIXES) or name in KUSTOMIZATION_FILES:
+                yield rel + name
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def tls_secrets(ingress: Mapping[str, Any]) -> list[str]:

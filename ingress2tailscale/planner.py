@@ -62,14 +62,23 @@ def plan_slices(
     names: Sequence[str],
     phase: str = "all",
     dry_run: bool = True,
+    prereq: Sequence[Step] = (),
 ) -> list[Plan]:
     """Plan slices in order, each as if the ones before it had been applied."""
     plans = []
-    for name in names:
-        planned = plan_slice(config, tree, name, phase, dry_run)
+    for index, name in enumerate(names):
+        pre = prereq if index == 0 else [_after_first(s, names[0]) for s in prereq]
+        planned = plan_slice(config, tree, name, phase, dry_run, pre)
         plans.append(planned.plan)
         tree = tree.with_changes(planned.overrides)
     return plans
+
+
+def _after_first(step: Step, first: str) -> Step:
+    """A tailnet step as the slices after the first see it: the first one applies it."""
+    if step.action != "change":
+        return step
+    return Step(step.name, "none", f"applied by slice {first}, which runs first")
 
 
 def unchecked_prereq(config: MigrationConfig) -> list[Step]:

@@ -1,0 +1,357 @@
+"""The `oauth-scopes` step: the operator's OAuth client has the scopes it needs, both in its
+Terraform file (edited, committed, applied with the configured command) and live (keys API)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shlex
+import signal
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from ingress2tailscale.config import MigrationConfig, OAuthClientConfig
+from ingress2tailscale.errors import ConfigError, TailscaleNotFoundError, TerraformError
+from ingress2tailscale.git_repo import commit_file, trailers_for
+from ingress2tailscale.model import Change, FileChange, RemoteChange, Step
+from ingress2tailscale.tailscale_api import Key, TailscaleClient
+from ingress2tailscale.terraform import (
+    LEGACY_SCOPES,
+    OAuthClientResource,
+    ScopesEdit,
+    check_terraform_fmt,
+    edit_scopes,
+    find_oauth_client,
+)
+
+STEP_NAME = "oauth-scopes"
+RECYCLE_NOTE = "the operator pod must be recycled to pick up new tokens"
+PHASE = "prereq"
+APPLY_TIMEOUT_SECONDS = 900.0
+OUTPUT_TAIL_LINES = 20
+SECRET_ENV_VARS = ("TS_API_KEY", "TS_OAUTH_CLIENT_SECRET")
+TOKEN_PATTERN = re.compile(r"tskey-[A-Za-z0-9_-]+")
+MASK = "[redacted]"
+OAUTH_RESOURCE_TYPE = "tailscale_oauth_client"
+OAUTH_BLOCK = re.compile(rf'^[ \t]*resource\s+"{OAUTH_RESOURCE_TYPE}"\s+"([^"]+)"', re.MULTILINE)
+READER_JOIN_SECONDS = 10.0
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LiveClient:
+    """The live OAuth client (as the keys API shows it) and how it was found."""
+
+    key: Key
+    how: str
+
+
+@dataclass(frozen=True)
+class TerraformFile:
+    """The .tf file of the OAuth client: where it is, the resource in it, and the scopes edit."""
+
+    path: Path
+    resource: OAuthClientResource
+    edit: ScopesEdit
+
+
+def plan_oauth_scopes(config: MigrationConfig, client: TailscaleClient | None) -> Step:
+    """What the .tf file and the live client lack; read-only (`client` None: .tf only)."""
+    oauth = config.tailscale.oauth_client
+    if oauth is None:
+        return Step(STEP_NAME, "none", "no tailscale.oauth_client in the config: left as it is")
+    tf = read_terraform(oauth)
+    changes = _changes(oauth, tf)
+    if client is None:
+        reason = _join(_tf_says(oauth, tf), "could not check the live OAuth client")
+        return Step(STEP_NAME, "unknown", reason, changes)
+    live = find_live_client(client, oauth, tf.resource if tf else None)
+    lacking = missing_scopes(oauth.scopes, live.key.scopes) if live else list(oauth.scopes)
+    reason = _join(_tf_says(oauth, tf), _live_says(oauth, live))
+    if (tf is None or not tf.edit.added) and not lacking:
+        return Step(STEP_NAME, "none", reason)
+    return Step(STEP_NAME, "change", _join(reason, RECYCLE_NOTE), changes)
+
+
+def apply_oauth_scopes(
+    config: MigrationConfig,
+    client: TailscaleClient,
+    run_id: str,
+    slice_name: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    timeout: float = APPLY_TIMEOUT_SECONDS,
+) -> Step:
+    """Edit and commit the .tf, run the apply command, then confirm the live client's scopes.
+
+    Does nothing (no commit, no command) when the file and the live client already have them.
+    `environ` is the apply command's environment (default: this process's)."""
+    oauth = config.tailscale.oauth_client
+    if oauth is None:
+        return Step(STEP_NAME, "none", "no tailscale.oauth_client in the config: left as it is")
+    tf = read_terraform(oauth)
+    live = find_live_client(client, oauth, tf.resource if tf else None)
+    lacking = missing_scopes(oauth.scopes, live.key.scopes) if live else list(oauth.scopes)
+    if (tf is None or not tf.edit.added) and not lacking:
+        return Step(STEP_NAME, "none", _join(_tf_says(oauth, tf), _live_says(oauth, live)))
+    done = [commit_terraform(tf, run_id, slice_name)] if tf and tf.edit.added else []
+    env = os.environ if environ is None else environ
+    done.append(_make_live(config, client, oauth, live, env, timeout))
+    confirmed = find_live_client(client, oauth, tf.resource if tf else None)
+    still = missing_scopes(oauth.scopes, confirmed.key.scopes) if confirmed else oauth.scopes
+    if confirmed is None or still:
+        raise TerraformError(
+            f"after the update the live OAuth client still lacks {', '.join(still)} "
+            f"({_live_says(oauth, confirmed)}); check that `apply` targets {oauth.resource}"
+        )
+    reason = _join(*done, _live_says(oauth, confirmed), *_notes(tf), RECYCLE_NOTE)
+    return Step(STEP_NAME, "change", reason, _changes(oauth, tf))
+
+
+def missing_scopes(wanted: Sequence[str], have: Sequence[str]) -> list[str]:
+    """Wanted scopes the client lacks; a legacy scope (`devices`) grants its successor."""
+    return [s for s in dict.fromkeys(wanted) if s not in have and LEGACY_SCOPES.get(s) not in have]
+
+
+def read_terraform(oauth: OAuthClientConfig) -> TerraformFile | None:
+    """The configured .tf file and the scopes edit it needs; None when no file is configured."""
+    if oauth.terraform is None:
+        return None
+    path = oauth.terraform
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot read the Terraform file (tailscale.oauth_client.terraform): "
+            f"{exc.strerror}"
+        ) from exc
+    try:
+        resource = find_oauth_client(text, oauth.resource, str(path))
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}{_clients_in(text)}") from exc
+    return TerraformFile(path, resource, edit_scopes(text, oauth.resource, oauth.scopes, str(path)))
+
+
+def _clients_in(text: str) -> str:
+    """A hint naming the OAuth client resources the file does have, with their lines."""
+    found = [
+        f"{OAUTH_RESOURCE_TYPE}.{m.group(1)} at line {text.count(chr(10), 0, m.start(1)) + 1}"
+        for m in OAUTH_BLOCK.finditer(text)
+    ]
+    return f" (the file has {', '.join(found)})" if found else ""
+
+
+def commit_terraform(tf: TerraformFile, run_id: str, slice_name: str) -> str:
+    """Write the edited .tf (`terraform fmt`-checked when installed) and commit it in its repo."""
+    problem = check_terraform_fmt(tf.edit.after)
+    if problem and check_terraform_fmt(tf.edit.before) is None:
+        raise TerraformError(f"{tf.path}: the edited file fails {problem}; nothing was written")
+    name = tf.resource.name
+    subject = f"Tailscale OAuth client {name}: add scopes {', '.join(tf.edit.added)}"
+    body = (
+        "The Tailscale Kubernetes operator needs these scopes to create proxies "
+        "(tailscale/tailscale#19471 for `services`)."
+    )
+    trailers = trailers_for(slice_name, PHASE, run_id)
+    sha = commit_file(tf.path, (tf.edit.before, tf.edit.after), subject, body, trailers)
+    added = ", ".join(tf.edit.added)
+    if sha is None:
+        return f"added {added} to {tf.path} (not in a git repo: written, not committed)"
+    return f"added {added} to {tf.path} and committed it ({sha[:12]})"
+
+
+def _make_live(
+    config: MigrationConfig,
+    client: TailscaleClient,
+    oauth: OAuthClientConfig,
+    live: LiveClient | None,
+    environ: Mapping[str, str],
+    timeout: float,
+) -> str:
+    """Bring the live client in line: the configured apply command, or the keys API."""
+    if oauth.apply:
+        cwd = config.source_path.parent if config.source_path.is_absolute() else Path.cwd()
+        run_apply(oauth.apply, cwd=cwd, environ=environ, timeout=timeout)
+        return f"ran `{mask_secrets(oauth.apply, environ)}`"
+    if oauth.terraform is not None:
+        raise TerraformError(
+            f"{oauth.terraform} now has the scopes, but tailscale.oauth_client.apply is not set: "
+            "run `terraform apply` for it yourself (or set `apply`), then run the step again"
+        )
+    if live is None:  # find_live_client raises before this when client_id is set
+        raise ConfigError("tailscale.oauth_client: set client_id or terraform")
+    scopes = [*live.key.scopes, *missing_scopes(oauth.scopes, live.key.scopes)]
+    client.update_oauth_client(
+        live.key.id, scopes=scopes, tags=list(live.key.tags), description=live.key.description
+    )
+    return f"set the scopes of OAuth client {live.key.id} through the keys API"
+
+
+def _changes(oauth: OAuthClientConfig, tf: TerraformFile | None) -> tuple[Change, ...]:
+    changes: list[Change] = []
+    if tf is not None and tf.edit.added:
+        edited = {"path": str(tf.path), "diff": _diff(tf)}
+        changes.append(RemoteChange("terraform", "modify", edited))
+    if oauth.apply:
+        changes.append(RemoteChange("terraform", "apply", {"command": oauth.apply}))
+    elif tf is None:
+        wanted = {"client_id": oauth.client_id, "scopes": list(oauth.scopes)}
+        changes.append(RemoteChange("tailscale", "update-oauth-client", wanted))
+    return tuple(changes)
+
+
+def _diff(tf: TerraformFile) -> str:
+    return FileChange(tf.path.name, "modify", tf.edit.before, tf.edit.after).diff
+
+
+def _tf_says(oauth: OAuthClientConfig, tf: TerraformFile | None) -> str:
+    if tf is None:
+        return "no Terraform file configured: the client is updated through the keys API"
+    where = f"{tf.path} line {tf.resource.line}: {oauth.resource}"
+    said = f"{where} lacks {', '.join(tf.edit.added)}" if tf.edit.added else f"{where} is complete"
+    return _join(said, *_notes(tf))
+
+
+def _notes(tf: TerraformFile | None) -> tuple[str, ...]:
+    return tf.edit.notes if tf is not None else ()
+
+
+def _live_says(oauth: OAuthClientConfig, live: LiveClient | None) -> str:
+    if live is None:
+        return "no live OAuth client matches it yet"
+    have = live.key.scopes
+    lacking = missing_scopes(oauth.scopes, have)
+    state = f"lacks {', '.join(lacking)}" if lacking else "has the scopes"
+    legacy = [f"`{LEGACY_SCOPES[s]}` grants `{s}`" for s in oauth.scopes if _by_legacy(s, have)]
+    return _join(f"live OAuth client {live.key.id} (matched {live.how}) {state}", *legacy)
+
+
+def _by_legacy(scope: str, have: Sequence[str]) -> bool:
+    return scope not in have and LEGACY_SCOPES.get(scope) in have
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+# --- the live client -------------------------------------------------------------------------
+
+
+def find_live_client(
+    client: TailscaleClient, oauth: OAuthClientConfig, resource: OAuthClientResource | None
+) -> LiveClient | None:
+    """The live client: by `client_id`, else the one OAuth client with the resource's
+    description and tags; None when none matches (not created yet)."""
+    if oauth.client_id:
+        try:
+            key = client.get_key(oauth.client_id)
+        except TailscaleNotFoundError as exc:
+            raise TailscaleNotFoundError(
+                f"OAuth client {oauth.client_id} (tailscale.oauth_client.client_id) is not in the "
+                f"tailnet: {exc}",
+                exc.status_code,
+            ) from exc
+        return LiveClient(key, "by tailscale.oauth_client.client_id")
+    if resource is None or resource.description is None:
+        raise ConfigError(
+            f"tailscale.oauth_client: set client_id, or give {oauth.resource} a plain "
+            "`description` in its Terraform file, so the live OAuth client can be found"
+        )
+    found = [k for k in _oauth_clients(client) if _same_client(k, resource)]
+    if len(found) > 1:
+        ids = ", ".join(k.id for k in found)
+        raise ConfigError(
+            f"several OAuth clients ({ids}) have the description and tags of {oauth.resource}; "
+            "set tailscale.oauth_client.client_id to the operator's one"
+        )
+    if not found:
+        return None
+    how = f"by description {resource.description!r} and tags {', '.join(resource.tags)}"
+    return LiveClient(client.get_key(found[0].id), how)  # the single-key read has the scopes
+
+
+def _oauth_clients(client: TailscaleClient) -> list[Key]:
+    """The tailnet's OAuth clients; list items may carry only an id: those are read one by one."""
+    keys = [k if k.key_type else client.get_key(k.id) for k in client.list_keys()]
+    return [k for k in keys if k.key_type == "client" and not k.invalid]
+
+
+def _same_client(key: Key, resource: OAuthClientResource) -> bool:
+    return key.description == resource.description and set(key.tags) == set(resource.tags)
+
+
+# --- the apply command -----------------------------------------------------------------------
+
+
+def run_apply(command: str, *, cwd: Path, environ: Mapping[str, str], timeout: float) -> None:
+    """Run the apply command without a shell, its output logged line by line with secrets
+    masked; TerraformError with the output's tail when it fails or outlives `timeout`."""
+    shown = mask_secrets(command, environ)
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise ConfigError(f"tailscale.oauth_client.apply: cannot split `{shown}`: {exc}") from None
+    log.info("running `%s` in %s", shown, cwd)
+    lines: deque[str] = deque(maxlen=OUTPUT_TAIL_LINES)
+    with _start(argv, cwd, environ, shown) as process:
+        reader = threading.Thread(target=_log_output, args=(process.stdout, environ, lines))
+        reader.start()
+        code = _wait(process, timeout)
+        reader.join(timeout=READER_JOIN_SECONDS)
+    tail = ":\n" + "\n".join(lines) if lines else " (no output)"
+    if code is None:
+        raise TerraformError(f"`{shown}` did not finish in {timeout:.0f} s and was stopped{tail}")
+    if code != 0:
+        raise TerraformError(f"`{shown}` failed with exit code {code}{tail}")
+
+
+def _start(
+    argv: list[str], cwd: Path, environ: Mapping[str, str], shown: str
+) -> subprocess.Popen[str]:
+    try:
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=dict(environ),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # its own process group, so a timeout stops its children too
+        )
+    except OSError as exc:
+        raise TerraformError(f"cannot run `{shown}` in {cwd}: {exc.strerror}") from None
+
+
+def _log_output(stream: IO[str], environ: Mapping[str, str], lines: deque[str]) -> None:
+    """Each line of the command's output to the log, secrets masked; the last ones kept."""
+    for raw in stream:
+        line = mask_secrets(raw.rstrip("\n"), environ)
+        log.info("apply: %s", line)
+        lines.append(line)
+
+
+def _wait(process: subprocess.Popen[str], timeout: float) -> int | None:
+    """The exit code, or None after killing the process group when it took too long."""
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        return None
+
+
+def mask_secrets(text: str, environ: Mapping[str, str], extra: Iterable[str] = ()) -> str:
+    """`text` without the Tailscale secrets of `environ` (and `extra`), nor any `tskey-` token."""
+    for secret in [*(environ.get(name, "") for name in SECRET_ENV_VARS), *extra]:
+        if secret.strip():
+            text = text.replace(secret.strip(), MASK)
+    return TOKEN_PATTERN.sub(MASK, text)

@@ -1,0 +1,142 @@
+"""Bad input: each case exits 2 with one message naming the file/key/line, and changes nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, git, make_gitops_repo, write_config
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    slice: str
+    expect: tuple[str, ...]  # all must appear in stderr
+    config_edit: Callable[[str], str] = lambda s: s
+    repo_edit: Callable[[Path], None] = lambda repo: None
+
+
+def _break_yaml(repo: Path) -> None:
+    path = repo / "apps/pgadmin/ingress.yaml"
+    path.write_text(
+        path.read_text().replace("  ingressClassName: traefik", "  ingressClassName: [traefik")
+    )
+    _commit(repo, "a broken file")
+
+
+def _mis_indent(repo: Path) -> None:
+    """The seed's mistake: `spec:` indented under `metadata:` in a Service phase 2 edits."""
+    path = repo / "apps/pgadmin/service.yaml"
+    lines = path.read_text().splitlines(keepends=True)
+    out, inside = [], False
+    for line in lines:
+        if line.startswith("spec:"):
+            inside = True
+            line = "  spec:\n"
+        elif inside and line.startswith("  "):
+            pass
+        out.append(line)
+    path.write_text("".join(out))
+    _commit(repo, "mis-indented service")
+
+
+def _commit(repo: Path, message: str) -> None:
+    git(repo, "commit", "-qam", message)
+    git(repo, "push", "-q", "origin", "main")
+
+
+CASES = [
+    Case("unknown-slice", "nope", ("unknown slice 'nope'", "migration.yaml", "db, homepage")),
+    Case(
+        "unknown-config-key",
+        "db",
+        ("migration.yaml:", "slices.db.colour", "unknown key"),
+        config_edit=lambda s: s.replace(
+            "    hostname: tazlab-db\n", "    hostname: tazlab-db\n    colour: blue\n"
+        ),
+    ),
+    Case(
+        "missing-from-object",
+        "pgadmin",
+        ("slices.pgadmin.from", "Ingress pgadmin/pgadmin-old", "not in the GitOps repo"),
+        config_edit=lambda s: s.replace(
+            "namespace: pgadmin, name: pgadmin}", "namespace: pgadmin, name: pgadmin-old}"
+        ),
+    ),
+    Case(
+        "malformed-yaml",
+        "pgadmin",
+        ("apps/pgadmin/ingress.yaml", "line 14", "not valid YAML"),
+        repo_edit=_break_yaml,
+    ),
+    Case(
+        "seed-mis-indented-service",
+        "pgadmin",
+        ("apps/pgadmin/service.yaml:", "indentation of `spec`", "nested under `metadata`"),
+        repo_edit=_mis_indent,
+    ),
+    Case(
+        "hostname-not-dns-label",
+        "db",
+        ("migration.yaml:", "slices.db.hostname", "not a DNS label"),
+        config_edit=lambda s: s.replace("hostname: tazlab-db", "hostname: Tazlab_DB"),
+    ),
+    Case(
+        "tag-without-prefix",
+        "db",
+        ("migration.yaml:", "slices.db.tags", "'k8s' is not a tag"),
+        config_edit=lambda s: s.replace('tags: ["tag:k8s"]', 'tags: ["k8s"]'),
+    ),
+    Case(
+        "duplicate-hostname",
+        "all",
+        ("migration.yaml:", "hostname", "'tazlab-db'", "already used by slice 'db'"),
+        config_edit=lambda s: s.replace(
+            "from: {kind: Ingress, namespace: pgadmin, name: pgadmin}",
+            "from: {kind: Ingress, namespace: pgadmin, name: pgadmin}\n    hostname: tazlab-db",
+        ),
+    ),
+]
+
+
+def state(repo: Path) -> tuple[str, str, str, dict[str, bytes]]:
+    files = {
+        str(p.relative_to(repo)): p.read_bytes()
+        for p in repo.rglob("*")
+        if p.is_file() and ".git" not in p.relative_to(repo).parts
+    }
+    origin = git(repo, "ls-remote", "origin", "refs/heads/main").split()[0]
+    return git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain"), origin, files
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "apply"])
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_exits_2_naming_the_problem_and_changes_nothing(
+    tmp_path: Path, case: Case, dry_run: bool
+) -> None:
+    repo = make_gitops_repo(tmp_path)
+    case.repo_edit(repo)
+    config = write_config(tmp_path, repo, case.config_edit)
+    before = state(repo)
+    args = ["--slice", case.slice, "--config", str(config), "--phase", "all", "--yes"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TS_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.migrate", *args, *(["--dry-run"] if dry_run else [])],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    for text in case.expect:
+        assert text in done.stderr
+    assert "Traceback" not in done.stderr
+    assert state(repo) == before
