@@ -19,7 +19,7 @@ import yaml
 
 from ingress2tailscale.errors import InventoryError
 from ingress2tailscale.model import Document, ResourceRef, yaml_problem
-from ingress2tailscale.scan_cache import Ident, open_scan_cache
+from ingress2tailscale.scan_cache import Ident, ScannedFile, open_scan_cache
 
 YAML_SUFFIXES = (".yaml", ".yml")
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -29,6 +29,7 @@ SKIP_DIRS = {".git", "node_modules", ".venv", "__pycache__"}
 _SEPARATOR = re.compile(r"^---[ \t]*(?:#.*)?$", re.M)
 _TOP = re.compile(r"^(kind|apiVersion|namespace):[ \t]*(.*?)[ \t]*$", re.M)
 _METADATA = re.compile(r"^metadata:[ \t]*(?:#.*)?\n((?:(?:[ \t]+.*|[ \t]*#.*|[ \t]*)\n?)*)", re.M)
+_NAMESPACE = re.compile(r"^namespace:[ \t]*(.+?)[ \t]*$", re.M)
 _CONTENT = re.compile(r"^\s*[^\s#]", re.M)  # a line that is neither blank nor a comment
 _PLAIN = re.compile(r"^(?:\"([^\"\\]*)\"|'([^']*)'|([^\s#'\"{}\[\]&*!|>][^#]*?))[ \t]*(?:#.*)?$")
 
@@ -124,38 +125,44 @@ def read_inventory(root: Path, overrides: Mapping[str, str | None] | None = None
 
 
 def build_inventory(tree: RepoTree) -> Inventory:
-    texts, idents = _scan_tree(tree)
-    namespaces = _kustomize_namespaces(texts)
+    files = _scan_tree(tree)
+    namespaces = _kustomize_namespaces({path: f.text for path, f in files.items()})
     docs: list[Document] = []
-    for path, text in texts.items():
-        forced = namespaces.get(_folder(path))
-        docs.extend(_documents(path, text, idents[path], forced))
+    for path, scanned in files.items():
+        docs.extend(_file_documents(path, scanned, namespaces.get(_folder(path))))
     return Inventory(tree, docs, namespaces)
 
 
-def _scan_tree(tree: RepoTree) -> tuple[dict[str, str], dict[str, tuple[Ident, ...]]]:
-    """Text and identities of every YAML file: planned changes scanned afresh, files on disk
-    through the repo's scan cache (read and scanned only when new or changed)."""
-    texts: dict[str, str] = {}
-    idents: dict[str, tuple[Ident, ...]] = {}
+def _scan_tree(tree: RepoTree) -> dict[str, ScannedFile]:
+    """Every YAML file scanned: planned changes afresh, files on disk through the repo's scan
+    cache (read and scanned only when new or changed)."""
+    files: dict[str, ScannedFile] = {}
     cache = open_scan_cache(tree.root)
     prefix = os.path.join(tree.root, "")
     read = _read_or_empty(tree)
     with cache.lock:
         for path in tree.yaml_files():
             if path in tree.overrides:
-                texts[path] = tree.overrides[path] or ""
-                idents[path] = scan_idents(path, texts[path])
+                text = tree.overrides[path] or ""
+                files[path] = ScannedFile(text, scan_idents(path, text))
             else:
-                scanned = cache.read_scanned(path, prefix + path, read, scan_idents)
-                texts[path], idents[path] = scanned
-        cache.keep_only(set(texts) - set(tree.overrides))
+                files[path] = cache.read_scanned(path, prefix + path, read, scan_idents)
+        if not tree.overrides:  # planned deletions and edits say nothing about the disk
+            cache.keep_only(set(files))
         cache.save()
-    return texts, idents
+    return files
 
 
 def _read_or_empty(tree: RepoTree) -> Callable[[str], str]:
     return lambda path: tree.read(path) or ""
+
+
+def _file_documents(path: str, scanned: ScannedFile, forced: str | None) -> tuple[Document, ...]:
+    found = scanned.documents.get(forced)
+    if found is None:
+        found = tuple(_documents(path, scanned.text, scanned.idents, forced))
+        scanned.documents[forced] = found
+    return found
 
 
 def scan_documents(path: str, text: str, forced_namespace: str | None = None) -> Iterator[Document]:
@@ -266,9 +273,9 @@ def _kustomize_namespaces(texts: Mapping[str, str]) -> dict[str, str]:
     """Folder -> the `namespace:` its kustomization file forces on its resources."""
     found: dict[str, str] = {}
     for path, text in texts.items():
-        if PurePosixPath(path).name not in KUSTOMIZATION_FILES:
+        if path.rpartition("/")[2] not in KUSTOMIZATION_FILES:
             continue
-        match = re.search(r"^namespace:[ \t]*(.+?)[ \t]*$", text, re.M)
+        match = _NAMESPACE.search(text)
         value = _scalar(match.group(1)) if match else None
         if value:
             found[_folder(path)] = value

@@ -33,6 +33,11 @@ from ingress2tailscale.terraform import (
 STEP_NAME = "oauth-scopes"
 RECYCLE_NOTE = "the operator pod must be recycled to pick up new tokens"
 PHASE = "prereq"
+NO_MATCH = (
+    "no live OAuth client matches it yet (set tailscale.oauth_client.client_id if it exists: "
+    "with an API key the keys list may show only that user's keys)"
+)
+NOT_CONFIGURED = "no tailscale.oauth_client in the config: the OAuth client is left as it is"
 APPLY_TIMEOUT_SECONDS = 900.0
 OUTPUT_TAIL_LINES = 20
 SECRET_ENV_VARS = ("TS_API_KEY", "TS_OAUTH_CLIENT_SECRET")
@@ -62,22 +67,34 @@ class TerraformFile:
     edit: ScopesEdit
 
 
+@dataclass(frozen=True)
+class _Found:
+    """The .tf file (None: not configured) and the live client (None: not found or not read)."""
+
+    tf: TerraformFile | None
+    live: LiveClient | None
+    lacking: Sequence[str]  # wanted scopes the live client lacks
+    checked: bool = True  # False: the live client was not read (no credentials)
+
+    @property
+    def complete(self) -> bool:
+        return (self.tf is None or not self.tf.edit.added) and not self.lacking
+
+
 def plan_oauth_scopes(config: MigrationConfig, client: TailscaleClient | None) -> Step:
     """What the .tf file and the live client lack; read-only (`client` None: .tf only)."""
     oauth = config.tailscale.oauth_client
     if oauth is None:
-        return Step(STEP_NAME, "none", "no tailscale.oauth_client in the config: left as it is")
-    tf = read_terraform(oauth)
-    changes = _changes(oauth, tf)
+        return Step(STEP_NAME, "none", NOT_CONFIGURED)
     if client is None:
-        reason = _join(_tf_says(oauth, tf), "could not check the live OAuth client")
-        return Step(STEP_NAME, "unknown", reason, changes)
-    live = find_live_client(client, oauth, tf.resource if tf else None)
-    lacking = missing_scopes(oauth.scopes, live.key.scopes) if live else list(oauth.scopes)
-    reason = _join(_tf_says(oauth, tf), _live_says(oauth, live))
-    if (tf is None or not tf.edit.added) and not lacking:
-        return Step(STEP_NAME, "none", reason)
-    return Step(STEP_NAME, "change", _join(reason, RECYCLE_NOTE), changes)
+        tf = read_terraform(oauth)
+        reason = _says(oauth, _Found(tf, None, (), checked=False))
+        return Step(STEP_NAME, "unknown", reason, _changes(oauth, tf))
+    found = _look(client, oauth)
+    if found.complete:
+        return Step(STEP_NAME, "none", _says(oauth, found))
+    reason = _join(_says(oauth, found), RECYCLE_NOTE)
+    return Step(STEP_NAME, "change", reason, _changes(oauth, found.tf))
 
 
 def apply_oauth_scopes(
@@ -95,24 +112,29 @@ def apply_oauth_scopes(
     `environ` is the apply command's environment (default: this process's)."""
     oauth = config.tailscale.oauth_client
     if oauth is None:
-        return Step(STEP_NAME, "none", "no tailscale.oauth_client in the config: left as it is")
-    tf = read_terraform(oauth)
-    live = find_live_client(client, oauth, tf.resource if tf else None)
-    lacking = missing_scopes(oauth.scopes, live.key.scopes) if live else list(oauth.scopes)
-    if (tf is None or not tf.edit.added) and not lacking:
-        return Step(STEP_NAME, "none", _join(_tf_says(oauth, tf), _live_says(oauth, live)))
+        return Step(STEP_NAME, "none", NOT_CONFIGURED)
+    found = _look(client, oauth)
+    if found.complete:
+        return Step(STEP_NAME, "none", _says(oauth, found))
+    tf = found.tf
     done = [commit_terraform(tf, run_id, slice_name)] if tf and tf.edit.added else []
     env = os.environ if environ is None else environ
-    done.append(_make_live(config, client, oauth, live, env, timeout))
-    confirmed = find_live_client(client, oauth, tf.resource if tf else None)
-    still = missing_scopes(oauth.scopes, confirmed.key.scopes) if confirmed else oauth.scopes
-    if confirmed is None or still:
+    done.append(_make_live(config, client, oauth, found.live, env, timeout))
+    after = _look(client, oauth)
+    if after.lacking:
         raise TerraformError(
-            f"after the update the live OAuth client still lacks {', '.join(still)} "
-            f"({_live_says(oauth, confirmed)}); check that `apply` targets {oauth.resource}"
+            f"after the update the live OAuth client still lacks {', '.join(after.lacking)} "
+            f"({_live_says(after.live, after.lacking)}); check that `apply` targets "
+            f"{oauth.resource}"
         )
-    reason = _join(*done, _live_says(oauth, confirmed), *_notes(tf), RECYCLE_NOTE)
+    reason = _join(*done, _says(oauth, _Found(None, after.live, ())), RECYCLE_NOTE)
     return Step(STEP_NAME, "change", reason, _changes(oauth, tf))
+
+
+def _look(client: TailscaleClient, oauth: OAuthClientConfig) -> _Found:
+    tf = read_terraform(oauth)
+    live = find_live_client(client, oauth, tf.resource if tf else None)
+    return _Found(tf, live, missing_scopes(oauth.scopes, live.key.scopes if live else ()))
 
 
 def missing_scopes(wanted: Sequence[str], have: Sequence[str]) -> list[str]:
@@ -156,7 +178,7 @@ def commit_terraform(tf: TerraformFile, run_id: str, slice_name: str) -> str:
     name = tf.resource.name
     subject = f"Tailscale OAuth client {name}: add scopes {', '.join(tf.edit.added)}"
     body = (
-        "The Tailscale Kubernetes operator needs these scopes to create proxies "
+        "The Tailscale Kubernetes operator needs them to create proxies\n"
         "(tailscale/tailscale#19471 for `services`)."
     )
     trailers = trailers_for(slice_name, PHASE, run_id)
@@ -200,7 +222,8 @@ def _changes(oauth: OAuthClientConfig, tf: TerraformFile | None) -> tuple[Change
         edited = {"path": str(tf.path), "diff": _diff(tf)}
         changes.append(RemoteChange("terraform", "modify", edited))
     if oauth.apply:
-        changes.append(RemoteChange("terraform", "apply", {"command": oauth.apply}))
+        command = mask_secrets(oauth.apply, os.environ)
+        changes.append(RemoteChange("terraform", "apply", {"command": command}))
     elif tf is None:
         wanted = {"client_id": oauth.client_id, "scopes": list(oauth.scopes)}
         changes.append(RemoteChange("tailscale", "update-oauth-client", wanted))
@@ -211,30 +234,33 @@ def _diff(tf: TerraformFile) -> str:
     return FileChange(tf.path.name, "modify", tf.edit.before, tf.edit.after).diff
 
 
-def _tf_says(oauth: OAuthClientConfig, tf: TerraformFile | None) -> str:
-    if tf is None:
-        return "no Terraform file configured: the client is updated through the keys API"
-    where = f"{tf.path} line {tf.resource.line}: {oauth.resource}"
-    said = f"{where} lacks {', '.join(tf.edit.added)}" if tf.edit.added else f"{where} is complete"
-    return _join(said, *_notes(tf))
+def _says(oauth: OAuthClientConfig, found: _Found) -> str:
+    """What the file and the live client have, and the legacy scope names that count."""
+    parts = []
+    if found.tf is not None:
+        where = f"{found.tf.path} line {found.tf.resource.line}: {oauth.resource}"
+        added = found.tf.edit.added
+        parts.append(f"{where} lacks {', '.join(added)}" if added else f"{where} has them")
+    parts.append(
+        _live_says(found.live, found.lacking)
+        if found.checked
+        else "could not check the live OAuth client"
+    )
+    have = {*(found.tf.resource.scopes if found.tf else ()), *_live_scopes(found.live)}
+    legacy = [s for s in oauth.scopes if s not in have and LEGACY_SCOPES.get(s) in have]
+    parts += [f"the legacy scope `{LEGACY_SCOPES[s]}` grants `{s}`" for s in legacy]
+    return _join(*parts)
 
 
-def _notes(tf: TerraformFile | None) -> tuple[str, ...]:
-    return tf.edit.notes if tf is not None else ()
-
-
-def _live_says(oauth: OAuthClientConfig, live: LiveClient | None) -> str:
+def _live_says(live: LiveClient | None, lacking: Sequence[str]) -> str:
     if live is None:
-        return "no live OAuth client matches it yet"
-    have = live.key.scopes
-    lacking = missing_scopes(oauth.scopes, have)
+        return NO_MATCH
     state = f"lacks {', '.join(lacking)}" if lacking else "has the scopes"
-    legacy = [f"`{LEGACY_SCOPES[s]}` grants `{s}`" for s in oauth.scopes if _by_legacy(s, have)]
-    return _join(f"live OAuth client {live.key.id} (matched {live.how}) {state}", *legacy)
+    return f"live OAuth client {live.key.id} (matched {live.how}) {state}"
 
 
-def _by_legacy(scope: str, have: Sequence[str]) -> bool:
-    return scope not in have and LEGACY_SCOPES.get(scope) in have
+def _live_scopes(live: LiveClient | None) -> tuple[str, ...]:
+    return live.key.scopes if live else ()
 
 
 def _join(*parts: str) -> str:

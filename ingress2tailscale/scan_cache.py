@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 CACHE_VERSION = 1
 MAGIC = b"i2ts-scan-cache\x00" + CACHE_VERSION.to_bytes(2, "big")
@@ -36,11 +37,18 @@ StatKey = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
 
 
 @dataclass
-class _Entry:
-    key: StatKey
-    scanned_ns: int
+class ScannedFile:
+    """One file as scanned: its text, its documents' identities, and the stat it was read at.
+
+    `documents` memoizes what the inventory builds from it (per forced namespace) in memory:
+    documents are immutable, so inventories of an unchanged file can share them.
+    """
+
     text: str
     idents: tuple[Ident, ...]
+    key: StatKey | None = None
+    scanned_ns: int = 0
+    documents: dict[str | None, tuple[Any, ...]] = field(default_factory=dict, repr=False)
 
     def is_fresh(self, key: StatKey) -> bool:
         return key == self.key and self.scanned_ns - max(key[1], key[2]) > RACY_WINDOW_NS
@@ -51,7 +59,7 @@ class ScanCache:
     """Path -> text and identities of the files scanned, with the stat they were scanned at."""
 
     path: Path
-    entries: dict[str, _Entry] = field(default_factory=dict)
+    entries: dict[str, ScannedFile] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     dirty: bool = False
 
@@ -61,19 +69,20 @@ class ScanCache:
         full_path: str,
         read: Callable[[str], str],
         scan: Callable[[str, str], tuple[Ident, ...]],
-    ) -> tuple[str, tuple[Ident, ...]]:
+    ) -> ScannedFile:
         """The file's text and identities: from the cache while its stat is unchanged."""
         key = stat_key(full_path)
         entry = self.entries.get(path)
         if entry is not None and key is not None and entry.is_fresh(key):
-            return entry.text, entry.idents
+            return entry
         text = read(path)
         same = entry is not None and entry.text == text
         idents = entry.idents if entry is not None and same else scan(path, text)
+        scanned = ScannedFile(text, idents, key, time.time_ns())
         if key is not None:
-            self.entries[path] = _Entry(key, time.time_ns(), text, idents)
+            self.entries[path] = scanned
             self.dirty = True
-        return text, idents
+        return scanned
 
     def keep_only(self, paths: set[str]) -> None:
         if len(self.entries) != len(paths) or not paths.issuperset(self.entries):
@@ -84,7 +93,9 @@ class ScanCache:
         """Write the cache if it changed, atomically; a cache that cannot be written is skipped."""
         if not self.dirty:
             return
-        rows = {p: (e.key, e.scanned_ns, e.text, e.idents) for p, e in self.entries.items()}
+        rows = {
+            p: (e.key, e.scanned_ns, e.text, e.idents) for p, e in self.entries.items() if e.key
+        }
         payload = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
         digest = hashlib.blake2b(payload, digest_size=DIGEST_SIZE).digest()
         try:
@@ -129,7 +140,7 @@ def stat_key(full_path: str) -> StatKey | None:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
-def load_entries(path: Path) -> dict[str, _Entry]:
+def load_entries(path: Path) -> dict[str, ScannedFile]:
     """The entries of a cache file; {} when it is missing, foreign, corrupt or of another shape."""
     try:
         data = path.read_bytes()
@@ -146,7 +157,7 @@ def load_entries(path: Path) -> dict[str, _Entry]:
         return {}
 
 
-def _entry(row: object) -> _Entry:
+def _entry(row: object) -> ScannedFile:
     if not isinstance(row, tuple) or len(row) != 4:
         raise ValueError("not a cache row")
     key, scanned_ns, text, idents = row
@@ -156,7 +167,7 @@ def _entry(row: object) -> _Entry:
         raise ValueError("not a cache row")
     if not all(isinstance(i, tuple) and len(i) == IDENT_FIELDS for i in idents):
         raise ValueError("not a cache row")
-    return _Entry(key, scanned_ns, text, idents)
+    return ScannedFile(text, idents, key, scanned_ns)
 
 
 class _DataOnlyUnpickler(pickle.Unpickler):
