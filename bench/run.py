@@ -18,7 +18,8 @@ import yaml
 
 from bench.generate import commit_repo, generate_repo, write_config
 
-WORK = Path(__file__).resolve().parent / ".work"
+PROJECT = Path(__file__).resolve().parent.parent
+WORK = PROJECT / "bench" / ".work"
 BENCH_SLICE = "web"  # https, from the Ingress of app 1000
 SKIP_PARTS = {".git"}
 WORKER_TIMEOUT_S = 600
@@ -28,20 +29,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--apps", type=int, default=2000, help="apps to generate (default 2000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measure (median)")
+    parser.add_argument("--work", type=Path, default=WORK, help="folder for the repo and config")
     parser.add_argument("--worker", nargs=2, metavar=("CONFIG", "SLICE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return run_worker(Path(args.worker[0]), args.worker[1])
-    repo, config = prepare_repo(args.apps)
+    repo, config = prepare_repo(args.work, args.apps)
     results = measure_all(repo, config, max(1, args.repeat))
     print_report(results, args.apps, max(1, args.repeat))
     return 0
 
 
-def prepare_repo(apps: int) -> tuple[Path, Path]:
+def prepare_repo(work: Path, apps: int) -> tuple[Path, Path]:
     """Generate and commit the repo, write the config, and read every file once (page cache)."""
-    repo, config = WORK / "repo", WORK / "migration.yaml"
-    print(f"generating {apps} apps into {repo} ...", file=sys.stderr)
+    repo, config = work / "repo", work / "migration.yaml"
+    print(f"generating {apps} apps into {repo} ...", file=sys.stderr, flush=True)
     generate_repo(repo, apps)
     commit_repo(repo)
     write_config(config, repo, apps)
@@ -90,7 +92,7 @@ def run_subprocess(config: Path) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.run", "--worker", str(config), BENCH_SLICE]
     start = time.perf_counter()
     done = subprocess.run(
-        command, capture_output=True, text=True, check=False, timeout=WORKER_TIMEOUT_S
+        command, cwd=PROJECT, capture_output=True, text=True, check=False, timeout=WORKER_TIMEOUT_S
     )
     wall = time.perf_counter() - start
     if done.returncode != 0:

@@ -184,11 +184,22 @@ def _terminated(lines: Any) -> Any:
 
 
 def yaml_problem(exc: yaml.YAMLError, line_offset: int = 0) -> str:
-    """`line N, column M: problem` for a PyYAML error, counting lines from the file's start."""
+    """`line N, column M: problem` for a PyYAML error, counting lines from the file's start.
+
+    libyaml reports where it noticed the problem, often the line after the mistake; the line
+    where the unfinished construct started (its context) is named too.
+    """
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
-    text = f"{problem} ({context})" if context else str(problem)
+    context_mark = getattr(exc, "context_mark", None)
+    text = str(problem)
+    if context:
+        where = ""
+        if context_mark is not None:
+            where = f" that starts at line {context_mark.line + 1 + line_offset}"
+            where += f", column {context_mark.column + 1}"
+        text += f" ({context}{where})"
     if mark is None:
         return f"not valid YAML: {text}"
     return f"line {mark.line + 1 + line_offset}, column {mark.column + 1}: not valid YAML: {text}"

@@ -73,7 +73,7 @@ CASES = [
     Case(
         "malformed-yaml",
         "pgadmin",
-        ("apps/pgadmin/ingress.yaml", "line 14", "not valid YAML"),
+        ("apps/pgadmin/ingress.yaml", "starts at line 15", "not valid YAML"),
         repo_edit=_break_yaml,
     ),
     Case(

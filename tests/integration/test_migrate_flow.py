@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from ingress2tailscale.errors import PushRejectedError
+from ingress2tailscale.sandbox.tailnet import TailnetEmulator, TailnetState
 from tests.conftest import git, make_gitops_repo, write_config
+from tests.integration.conftest import (
+    OPERATOR_ID,
+    OPERATOR_SECRET,
+    TEST_API_KEY,
+    TEST_CLIENT_ID,
+    TEST_CLIENT_SECRET,
+    sandbox_apply,
+)
 
 REJECT_PHASE_2 = """#!/bin/sh
 # origin refuses any push that carries a phase-2 commit (a remote policy, or a race we lose)
@@ -36,27 +46,67 @@ def tree_of(repo: Path) -> str:
     return git(repo, "rev-parse", "HEAD^{tree}")
 
 
-def test_phases_commit_push_and_publish_artifacts(prefect: None, tmp_path: Path) -> None:
+def flow_config(tmp_path: Path, repo: Path, api_url: str, tf_path: Path) -> Path:
+    """The example config on `repo`, its tailscale section pointed at the emulator and a .tf."""
+    apply = sandbox_apply(tf_path, api_url)
+
+    def edit(text: str) -> str:
+        text = text.replace(
+            "tailscale:\n  https: true", f"tailscale:\n  api_url: {api_url}\n  https: true"
+        )
+        old_tf = text.split("    terraform: ")[1].split("\n")[0]
+        return text.replace(
+            f"    terraform: {old_tf}\n",
+            f"    terraform: {tf_path}\n    apply: {json.dumps(apply)}\n",
+        )
+
+    return write_config(tmp_path, repo, edit)
+
+
+def test_a_slice_end_to_end_then_again_then_rolled_back(
+    prefect: None,
+    tmp_path: Path,
+    tf_path: Path,
+    seeded: TailnetState,
+    tailnet_emulator: TailnetEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     from prefect.client.orchestration import get_client
 
     from flows.migrate_flow import migrate, rollback
 
+    monkeypatch.setenv("TS_OAUTH_CLIENT_ID", TEST_CLIENT_ID)
+    monkeypatch.setenv("TS_OAUTH_CLIENT_SECRET", TEST_CLIENT_SECRET)
     repo = make_gitops_repo(tmp_path)
-    config = write_config(tmp_path, repo)
+    config = flow_config(tmp_path, repo, tailnet_emulator.url, tf_path)
     start = tree_of(repo)
-    for phase in ("1", "2"):
-        result = migrate(slice="grafana", phase=phase, config=str(config), approval_mode="none")
-        assert result[0]["steps"][0]["action"] == "change"
-    log = git(repo, "log", "--format=%s%n%b", "origin/main")
+
+    first = migrate(slice="grafana", phase="all", config=str(config), approval_mode="none")
+    actions = {s["name"]: s["action"] for s in first[0]["steps"]}
+    assert actions == {
+        "oauth-scopes": "change",
+        "tailnet-https": "change",
+        "acl": "change",
+        "phase-1": "change",
+        "phase-2": "change",
+    }
+    assert seeded.settings["httpsEnabled"] is True
+    assert '"tag:internal-apps"' in seeded.policy
+    assert "services" in seeded.oauth_clients[OPERATOR_ID].scopes
+    assert '"services"' in tf_path.read_text()
+    log = git(repo, "log", "--format=%B", "origin/main")
     assert "Migration-Phase: 1" in log and "Migration-Phase: 2" in log
     assert not (repo / "apps/monitoring/ingress-grafana.yaml").exists()
-    assert (repo / "apps/monitoring/wildcard-tls.yaml").exists()  # still used by the status page
+    assert (repo / "apps/monitoring/wildcard-tls.yaml").exists()  # the status page still uses it
 
+    writes_before = len([r for r in seeded.request_log if r.method != "GET"])
     again = migrate(slice="grafana", phase="all", config=str(config), approval_mode="none")
-    assert [s["action"] for s in again[0]["steps"] if s["name"].startswith("phase")] == [
-        "none",
-        "none",
-    ]
+    assert {s["action"] for s in again[0]["steps"]} == {"none"}
+    writes_after = [r for r in seeded.request_log if r.method != "GET"]
+    assert all(
+        r.path.endswith(("/oauth/token", "/acl/validate")) for r in writes_after[writes_before:]
+    )
 
     with get_client(sync_client=True) as client:
         keys = {a.key for a in client.read_artifacts()}
@@ -65,6 +115,9 @@ def test_phases_commit_push_and_publish_artifacts(prefect: None, tmp_path: Path)
     rollback(slice="grafana", config=str(config))
     assert tree_of(repo) == start
     assert git(repo, "rev-parse", "origin/main") == git(repo, "rev-parse", "HEAD")
+    out, err = capfd.readouterr()
+    for secret in (TEST_CLIENT_SECRET, OPERATOR_SECRET, TEST_API_KEY):
+        assert secret not in out + err
 
 
 def test_a_failed_phase_rolls_the_slice_back(prefect: None, tmp_path: Path) -> None:
