@@ -84,7 +84,9 @@ def parse_all(files: list[Path]) -> dict[str, float]:
 def clear_scan_cache(repo: Path) -> None:
     from ingress2tailscale.scan_cache import scan_cache_path
 
-    shutil.rmtree(scan_cache_path(repo).parent, ignore_errors=True)
+    path = scan_cache_path(repo)
+    if path is not None:
+        shutil.rmtree(path.parent, ignore_errors=True)
 
 
 def run_subprocess(config: Path) -> dict[str, Any]:

@@ -58,7 +58,7 @@ class ScannedFile:
 class ScanCache:
     """Path -> text and identities of the files scanned, with the stat they were scanned at."""
 
-    path: Path
+    path: Path | None  # None: kept in memory only
     entries: dict[str, ScannedFile] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     dirty: bool = False
@@ -91,7 +91,7 @@ class ScanCache:
 
     def save(self) -> None:
         """Write the cache if it changed, atomically; a cache that cannot be written is skipped."""
-        if not self.dirty:
+        if not self.dirty or self.path is None:
             return
         rows = {
             p: (e.key, e.scanned_ns, e.text, e.idents) for p, e in self.entries.items() if e.key
@@ -107,7 +107,7 @@ class ScanCache:
         self.dirty = False
 
 
-_OPEN: dict[Path, ScanCache] = {}
+_OPEN: dict[Path | None, ScanCache] = {}
 _OPEN_LOCK = threading.Lock()
 
 
@@ -115,20 +115,24 @@ def open_scan_cache(root: Path) -> ScanCache:
     """The scan cache of the repo at `root`, loaded once per process."""
     path = scan_cache_path(root)
     with _OPEN_LOCK:
-        cache = _OPEN.pop(path, None) or ScanCache(path, load_entries(path))
+        cache = _OPEN.pop(path, None) or ScanCache(path, load_entries(path) if path else {})
         _OPEN[path] = cache  # most recently used last
         while len(_OPEN) > MAX_OPEN:
             _OPEN.pop(next(iter(_OPEN)))
     return cache
 
 
-def scan_cache_path(root: Path) -> Path:
-    """`.git/ingress2tailscale/` of a git repo; else a file in the per-user cache folder."""
+def scan_cache_path(root: Path) -> Path | None:
+    """`.git/ingress2tailscale/` of a git repo; else a file in the per-user cache folder (None
+    when there is no such folder: the cache then lives in memory only)."""
     git_dir = root / ".git"
     if git_dir.is_dir():
         return git_dir / CACHE_DIR / CACHE_FILE
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / CACHE_DIR
-    name = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:32]
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / CACHE_DIR
+        name = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:32]
+    except (OSError, RuntimeError):  # no home folder, or an unresolvable root
+        return None
     return base / f"{name}-v{CACHE_VERSION}.pickle"
 
 

@@ -7,6 +7,7 @@ import hashlib
 import os
 import pickle
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,12 @@ from tests.conftest import FIXTURE_REPO, make_gitops_repo
 SERVICE = "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: web\n"
 
 
+def cache_file(root: Path) -> Path:
+    path = scan_cache_path(root)
+    assert path is not None
+    return path
+
+
 def identities(root: Path) -> list[tuple[str, str, str, str, int]]:
     docs = build_inventory(RepoTree(root)).documents
     return [(d.path, d.kind, d.namespace, d.name, d.line) for d in docs]
@@ -41,7 +48,7 @@ def test_a_git_repo_keeps_its_cache_in_git_dir_and_it_matches_the_files(tmp_path
     repo = make_gitops_repo(tmp_path)
     expected = identities(FIXTURE_REPO)
     assert identities(repo) == expected
-    cache = scan_cache_path(repo)
+    cache = cache_file(repo)
     assert cache.parent == repo / ".git" / "ingress2tailscale"
     entries = load_entries(cache)
     assert sorted(entries) == sorted(RepoTree(repo).yaml_files())
@@ -56,8 +63,8 @@ def test_a_folder_outside_git_is_cached_in_the_user_cache(
     repo = tmp_path / "plain"
     write_service(repo, "web")
     assert [name for *_, name, _ in identities(repo)] == ["web"]
-    assert scan_cache_path(repo).parent == tmp_path / "xdg" / "ingress2tailscale"
-    assert "apps/web/service.yaml" in load_entries(scan_cache_path(repo))
+    assert cache_file(repo).parent == tmp_path / "xdg" / "ingress2tailscale"
+    assert "apps/web/service.yaml" in load_entries(cache_file(repo))
 
 
 def trusted_cache(repo: Path, path: str) -> None:
@@ -66,7 +73,7 @@ def trusted_cache(repo: Path, path: str) -> None:
     key = stat_key(str(repo / path))
     assert key is not None
     entry = ScannedFile(text, scan_idents(path, text), key, max(key[1], key[2]) + 10**10)
-    ScanCache(scan_cache_path(repo), {path: entry}, dirty=True).save()
+    ScanCache(cache_file(repo), {path: entry}, dirty=True).save()
 
 
 def test_a_file_edited_after_the_scan_is_scanned_again(tmp_path: Path) -> None:
@@ -90,7 +97,7 @@ def test_deleted_and_added_files_are_seen(tmp_path: Path) -> None:
     found = {(path, name) for path, _, _, name, _ in identities(repo)}
     assert ("apps/pgadmin/service.yaml", "pgadmin") not in found
     assert ("apps/web/service.yaml", "added") in found
-    assert "apps/pgadmin/service.yaml" not in load_entries(scan_cache_path(repo))
+    assert "apps/pgadmin/service.yaml" not in load_entries(cache_file(repo))
 
 
 def test_a_racy_entry_is_checked_against_the_file(tmp_path: Path) -> None:
@@ -101,7 +108,7 @@ def test_a_racy_entry_is_checked_against_the_file(tmp_path: Path) -> None:
     key = stat_key(str(path))
     assert key is not None
     stale = ScannedFile(SERVICE.format(name="stal"), (), key, scanned_ns=key[1])
-    cache = ScanCache(scan_cache_path(repo), {"apps/web/service.yaml": stale}, dirty=True)
+    cache = ScanCache(cache_file(repo), {"apps/web/service.yaml": stale}, dirty=True)
     cache.save()
     assert [name for *_, name, _ in identities(repo)] == ["real"]
 
@@ -117,13 +124,15 @@ def test_a_racy_entry_is_checked_against_the_file(tmp_path: Path) -> None:
     ],
     ids=["empty", "truncated", "flipped-bytes", "garbage", "other-version"],
 )
-def test_a_damaged_cache_costs_a_full_scan_and_is_rewritten(tmp_path: Path, damage: object) -> None:
+def test_a_damaged_cache_costs_a_full_scan_and_is_rewritten(
+    tmp_path: Path, damage: Callable[[bytes], bytes]
+) -> None:
     repo = make_gitops_repo(tmp_path)
     assert identities(repo) == identities(FIXTURE_REPO)
     moved = repo.parent / "moved"
     os.rename(repo, moved)  # a path this process has no cache of in memory
-    cache = scan_cache_path(moved)
-    cache.write_bytes(damage(cache.read_bytes()))  # type: ignore[operator]
+    cache = cache_file(moved)
+    cache.write_bytes(damage(cache.read_bytes()))
     assert identities(moved) == identities(FIXTURE_REPO)
     assert sorted(load_entries(cache)) == sorted(RepoTree(moved).yaml_files())
 
@@ -141,8 +150,8 @@ def test_a_crafted_cache_runs_no_code(tmp_path: Path) -> None:
 
     payload = pickle.dumps({"apps/web/service.yaml": Exploit()})
     digest = hashlib.blake2b(payload, digest_size=16).digest()
-    scan_cache_path(repo).parent.mkdir(parents=True)
-    scan_cache_path(repo).write_bytes(MAGIC + digest + payload)
+    cache_file(repo).parent.mkdir(parents=True)
+    cache_file(repo).write_bytes(MAGIC + digest + payload)
     assert [name for *_, name, _ in identities(repo)] == ["web"]
     assert not marker.exists()
 
@@ -153,7 +162,7 @@ def test_planned_changes_are_scanned_but_never_cached(tmp_path: Path) -> None:
     planned = {"apps/pgadmin/service.yaml": SERVICE.format(name="planned"), "apps/new.yaml": None}
     docs = build_inventory(RepoTree(repo, planned)).documents
     assert ("apps/pgadmin/service.yaml", "planned") in {(d.path, d.name) for d in docs}
-    entry = load_entries(scan_cache_path(repo))["apps/pgadmin/service.yaml"]
+    entry = load_entries(cache_file(repo))["apps/pgadmin/service.yaml"]
     assert "planned" not in entry.text
     assert {(d.path, d.name) for d in build_inventory(RepoTree(repo)).documents} >= {
         ("apps/pgadmin/service.yaml", "pgadmin")
