@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from ingress2tailscale.config import DNS_LABEL
-from ingress2tailscale.exposure import MIDDLEWARE_ANNOTATION, NAME_SUFFIXES
+from ingress2tailscale.exposure import MIDDLEWARE_ANNOTATION, first_host, stem
 from ingress2tailscale.inventory import Inventory, iter_backends
 from ingress2tailscale.model import Document, ResourceRef
 
@@ -222,15 +222,6 @@ def find_middleware(inventory: Inventory, namespace: str, reference: str) -> Doc
     return None
 
 
-def first_host(body: Mapping[str, Any]) -> str | None:
-    """The host the old Ingress serves: its first rule's host, else its first TLS host."""
-    spec = body.get("spec") or {}
-    rule_hosts = [r.get("host") for r in spec.get("rules") or [] if r.get("host")]
-    tls_hosts = [h for t in spec.get("tls") or [] for h in t.get("hosts") or []]
-    hosts = rule_hosts + tls_hosts
-    return str(hosts[0]) if hosts else None
-
-
 def _demoted_backends(https: Sequence[Candidate]) -> dict[ResourceRef, ResourceRef]:
     """Service -> the proposed Ingress whose phase 2 turns it into ClusterIP (its first backend)."""
     demoted: dict[ResourceRef, ResourceRef] = {}
@@ -288,10 +279,7 @@ def _selects_controller(spec: Mapping[str, Any]) -> bool:
 
 
 def _service_label(name: str) -> str:
-    for suffix in NAME_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return dns_label(name[: -len(suffix)])
-    return dns_label(name)
+    return dns_label(stem(name))
 
 
 # --- consumers and Flux ----------------------------------------------------------------------

@@ -68,7 +68,7 @@ def new_object_ref(config: MigrationConfig, name: str) -> ResourceRef:
     elif spec.source.kind == "Ingress":
         new_name = f"{spec.source.name}-tailnet"
     else:
-        new_name = f"{_stem(spec.source.name)}-tailnet"
+        new_name = f"{stem(spec.source.name)}-tailnet"
     return ResourceRef(kind, spec.source.namespace, new_name)
 
 
@@ -76,8 +76,7 @@ def _from_ingress(
     config: MigrationConfig, name: str, spec: ServiceSlice, src: Document
 ) -> Exposure:
     body = src.body
-    old_host = spec.old_host or _first_host(body)
-    hostname = spec.hostname or _label_of(old_host, config, name)
+    old_host = spec.old_host or first_host(body)
     backends = list(iter_backends(body))
     if spec.backend is not None:
         backend: tuple[str, int | str] = (spec.backend.service, spec.backend.port)
@@ -89,14 +88,11 @@ def _from_ingress(
             f"set slices.{name}.backend in {config.source_path}"
         )
     secrets = tls_secrets(body)
-    return Exposure(
-        slice=name,
-        spec=spec,
-        source=src,
-        hostname=hostname,
-        fqdn=f"{hostname}.{config.tailnet}",
-        new_name=spec.name or f"{src.name}-tailnet",
-        new_path=_sibling(src.path, NEW_FILES["https"]),
+    return _exposure(
+        config,
+        name,
+        src,
+        hostname=spec.hostname or _label_of(old_host, config, name),
         backend=backend,
         old_host=old_host,
         tls_secret=secrets[0] if secrets else None,
@@ -109,42 +105,44 @@ def _https_from_service(
 ) -> Exposure:
     ports = (src.body.get("spec") or {}).get("ports") or [{}]
     port: int | str = spec.backend.port if spec.backend else ports[0].get("port", 80)
-    hostname = spec.hostname or _default_service_hostname(src.name)
-    return Exposure(
-        slice=name,
-        spec=spec,
-        source=src,
-        hostname=hostname,
-        fqdn=f"{hostname}.{config.tailnet}",
-        new_name=spec.name or f"{_stem(src.name)}-tailnet",
-        new_path=_sibling(src.path, NEW_FILES["https"]),
-        backend=(spec.backend.service if spec.backend else src.name, port),
-        old_host=spec.old_host,
-        tls_secret=None,
-        middlewares=(),
-    )
+    service = spec.backend.service if spec.backend else src.name
+    return _exposure(config, name, src, backend=(service, port))
 
 
 def _from_service(
     config: MigrationConfig, name: str, spec: ServiceSlice, src: Document
 ) -> Exposure:
-    hostname = spec.hostname or _default_service_hostname(src.name)
+    return _exposure(config, name, src)
+
+
+def _exposure(
+    config: MigrationConfig,
+    name: str,
+    src: Document,
+    hostname: str | None = None,
+    backend: tuple[str, int | str] | None = None,
+    old_host: str | None = None,
+    tls_secret: str | None = None,
+    middlewares: tuple[str, ...] = (),
+) -> Exposure:
+    spec = config.service_slices()[name]
+    hostname = hostname or spec.hostname or _default_service_hostname(src.name)
     return Exposure(
         slice=name,
         spec=spec,
         source=src,
         hostname=hostname,
         fqdn=f"{hostname}.{config.tailnet}",
-        new_name=spec.name or f"{_stem(src.name)}-tailnet",
-        new_path=_sibling(src.path, NEW_FILES["tcp"]),
-        backend=None,
-        old_host=spec.old_host,
-        tls_secret=None,
-        middlewares=(),
+        new_name=new_object_ref(config, name).name,
+        new_path=_sibling(src.path, NEW_FILES[spec.expose]),
+        backend=backend,
+        old_host=old_host or spec.old_host,
+        tls_secret=tls_secret,
+        middlewares=middlewares,
     )
 
 
-def _first_host(body: Any) -> str | None:
+def first_host(body: Any) -> str | None:
     spec = body.get("spec") or {}
     for rule in spec.get("rules") or []:
         if rule.get("host"):
@@ -165,7 +163,7 @@ def _label_of(host: str | None, config: MigrationConfig, name: str) -> str:
     return label
 
 
-def _stem(name: str) -> str:
+def stem(name: str) -> str:
     for suffix in NAME_SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
@@ -173,7 +171,7 @@ def _stem(name: str) -> str:
 
 
 def _default_service_hostname(name: str) -> str:
-    return re.sub(r"[^a-z0-9-]", "-", _stem(name).lower())[:63].strip("-")
+    return re.sub(r"[^a-z0-9-]", "-", stem(name).lower())[:63].strip("-")
 
 
 def _middlewares(body: Any) -> list[str]:

@@ -3,14 +3,15 @@
 Scanning is cheap on purpose: files are split into documents on `---` lines and the identity of
 each document (kind, apiVersion, name, namespace) is read with a few anchored regexes. Bodies are
 parsed with libyaml only when a plan asks for them (`Document.body`). A document the scan cannot
-read with confidence (flow style, anchors, tags) is parsed right away instead.
+read with confidence (flow style, anchors, tags) is parsed right away instead. What a scan finds
+is kept in a persistent cache (`scan_cache`): an unchanged file is neither read nor scanned again.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -139,7 +140,10 @@ def _scan_tree(tree: RepoTree) -> dict[str, ScannedFile]:
     files: dict[str, ScannedFile] = {}
     cache = open_scan_cache(tree.root)
     prefix = os.path.join(tree.root, "")
-    read = _read_or_empty(tree)
+
+    def read(path: str) -> str:
+        return tree.read(path) or ""
+
     with cache.lock:
         for path in tree.yaml_files():
             if path in tree.overrides:
@@ -151,10 +155,6 @@ def _scan_tree(tree: RepoTree) -> dict[str, ScannedFile]:
             cache.keep_only(set(files))
         cache.save()
     return files
-
-
-def _read_or_empty(tree: RepoTree) -> Callable[[str], str]:
-    return lambda path: tree.read(path) or ""
 
 
 def _file_documents(path: str, scanned: ScannedFile, forced: str | None) -> tuple[Document, ...]:
