@@ -80,6 +80,8 @@ class Inventory:
     _by_path: dict[str, list[Document]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        if self._by_ref or self._by_path:
+            return  # indexes handed over by `_replaced`
         for doc in self.documents:
             self._by_ref.setdefault(doc.ref, []).append(doc)
             self._by_path.setdefault(doc.path, []).append(doc)
@@ -113,6 +115,39 @@ class Inventory:
     def ingresses_using_secret(self, namespace: str, secret: str) -> list[Document]:
         """Ingresses of a namespace whose TLS section names `secret`."""
         return [d for d in self.of_kind("Ingress", namespace) if secret in tls_secrets(d.body)]
+
+    def with_changes(self, changes: Mapping[str, str | None]) -> Inventory:
+        """The inventory once `changes` are applied: only the changed files are scanned again."""
+        tree = self.tree.with_changes(changes)
+        namespaces = dict(self.kustomize_namespaces)
+        namespaces.update(_kustomize_namespaces({p: t or "" for p, t in changes.items()}))
+        for path, text in changes.items():
+            if _is_kustomization(path) and not (text and _NAMESPACE.search(text)):
+                namespaces.pop(_folder(path), None)
+        if namespaces != self.kustomize_namespaces:
+            return build_inventory(tree)  # a folder's namespace changed: rescope everything
+        added = [
+            doc
+            for path, text in sorted(changes.items())
+            if text is not None and _is_yaml_path(path)
+            for doc in scan_documents(path, text, namespaces.get(_folder(path)))
+        ]
+        return self._replaced(tree, set(changes), added)
+
+    def _replaced(self, tree: RepoTree, paths: set[str], added: list[Document]) -> Inventory:
+        """A copy whose documents of `paths` are `added`; indexes updated, not rebuilt."""
+        gone = [d for p in paths for d in self._by_path.get(p, [])]
+        docs = [d for d in self.documents if d.path not in paths] if gone else list(self.documents)
+        docs += added
+        by_ref = dict(self._by_ref)
+        for doc in gone:
+            by_ref[doc.ref] = [d for d in by_ref[doc.ref] if d.path not in paths]
+        for doc in added:
+            by_ref[doc.ref] = [*by_ref.get(doc.ref, []), doc]
+        by_path = {p: v for p, v in self._by_path.items() if p not in paths}
+        for doc in added:
+            by_path.setdefault(doc.path, []).append(doc)
+        return Inventory(tree, docs, dict(self.kustomize_namespaces), by_ref, by_path)
 
     def services_selecting(self, namespace: str, name: str) -> list[Document]:
         return [d for d in self.of_kind("Service", namespace) if d.name == name]
@@ -332,3 +367,11 @@ def iter_backends(ingress: Mapping[str, Any]) -> Iterable[tuple[str, int | str, 
 def _port(port: Mapping[str, Any]) -> int | str:
     value = port.get("number", port.get("name", ""))
     return value if isinstance(value, int) else str(value)
+
+
+def _is_kustomization(path: str) -> bool:
+    return path.rsplit("/", 1)[-1] in KUSTOMIZATION_FILES
+
+
+def _is_yaml_path(path: str) -> bool:
+    return path.endswith(YAML_SUFFIXES) or _is_kustomization(path)

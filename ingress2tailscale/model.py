@@ -61,7 +61,7 @@ class Document:
     namespace: str
     text: str = field(repr=False, compare=False)
 
-    @property
+    @cached_property
     def ref(self) -> ResourceRef:
         return ResourceRef(self.kind, self.namespace, self.name)
 

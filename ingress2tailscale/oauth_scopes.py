@@ -3,24 +3,19 @@ Terraform file (edited, committed, applied with the configured command) and live
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-import shlex
-import signal
-import subprocess
-import threading
-from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
+from ingress2tailscale.apply_command import mask_secrets, run_apply
 from ingress2tailscale.config import MigrationConfig, OAuthClientConfig
-from ingress2tailscale.errors import ConfigError, TailscaleNotFoundError, TerraformError
+from ingress2tailscale.errors import ConfigError, TerraformError
 from ingress2tailscale.git_repo import commit_file, trailers_for
 from ingress2tailscale.model import Change, FileChange, RemoteChange, Step
-from ingress2tailscale.tailscale_api import Key, TailscaleClient
+from ingress2tailscale.oauth_lookup import LiveClient, find_live_client
+from ingress2tailscale.tailscale_api import TailscaleClient
 from ingress2tailscale.terraform import (
     LEGACY_SCOPES,
     OAuthClientResource,
@@ -39,23 +34,8 @@ NO_MATCH = (
 )
 NOT_CONFIGURED = "no tailscale.oauth_client in the config: the OAuth client is left as it is"
 APPLY_TIMEOUT_SECONDS = 900.0
-OUTPUT_TAIL_LINES = 20
-SECRET_ENV_VARS = ("TS_API_KEY", "TS_OAUTH_CLIENT_SECRET")
-TOKEN_PATTERN = re.compile(r"tskey-[A-Za-z0-9_-]+")
-MASK = "[redacted]"
 OAUTH_RESOURCE_TYPE = "tailscale_oauth_client"
 OAUTH_BLOCK = re.compile(rf'^[ \t]*resource\s+"{OAUTH_RESOURCE_TYPE}"\s+"([^"]+)"', re.MULTILINE)
-READER_JOIN_SECONDS = 10.0
-
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LiveClient:
-    """The live OAuth client (as the keys API shows it) and how it was found."""
-
-    key: Key
-    how: str
 
 
 @dataclass(frozen=True)
@@ -265,119 +245,3 @@ def _live_scopes(live: LiveClient | None) -> tuple[str, ...]:
 
 def _join(*parts: str) -> str:
     return "; ".join(p for p in parts if p)
-
-
-# --- the live client -------------------------------------------------------------------------
-
-
-def find_live_client(
-    client: TailscaleClient, oauth: OAuthClientConfig, resource: OAuthClientResource | None
-) -> LiveClient | None:
-    """The live client: by `client_id`, else the one OAuth client with the resource's
-    description and tags; None when none matches (not created yet)."""
-    if oauth.client_id:
-        try:
-            key = client.get_key(oauth.client_id)
-        except TailscaleNotFoundError as exc:
-            raise TailscaleNotFoundError(
-                f"OAuth client {oauth.client_id} (tailscale.oauth_client.client_id) is not in the "
-                f"tailnet: {exc}",
-                exc.status_code,
-            ) from exc
-        return LiveClient(key, "by tailscale.oauth_client.client_id")
-    if resource is None or resource.description is None:
-        raise ConfigError(
-            f"tailscale.oauth_client: set client_id, or give {oauth.resource} a plain "
-            "`description` in its Terraform file, so the live OAuth client can be found"
-        )
-    found = [k for k in _oauth_clients(client) if _same_client(k, resource)]
-    if len(found) > 1:
-        ids = ", ".join(k.id for k in found)
-        raise ConfigError(
-            f"several OAuth clients ({ids}) have the description and tags of {oauth.resource}; "
-            "set tailscale.oauth_client.client_id to the operator's one"
-        )
-    if not found:
-        return None
-    how = f"by description {resource.description!r} and tags {', '.join(resource.tags)}"
-    return LiveClient(client.get_key(found[0].id), how)  # the single-key read has the scopes
-
-
-def _oauth_clients(client: TailscaleClient) -> list[Key]:
-    """The tailnet's OAuth clients; list items may carry only an id: those are read one by one."""
-    keys = [k if k.key_type else client.get_key(k.id) for k in client.list_keys()]
-    return [k for k in keys if k.key_type == "client" and not k.invalid]
-
-
-def _same_client(key: Key, resource: OAuthClientResource) -> bool:
-    return key.description == resource.description and set(key.tags) == set(resource.tags)
-
-
-# --- the apply command -----------------------------------------------------------------------
-
-
-def run_apply(command: str, *, cwd: Path, environ: Mapping[str, str], timeout: float) -> None:
-    """Run the apply command without a shell, its output logged line by line with secrets
-    masked; TerraformError with the output's tail when it fails or outlives `timeout`."""
-    shown = mask_secrets(command, environ)
-    try:
-        argv = shlex.split(command)
-    except ValueError as exc:
-        raise ConfigError(f"tailscale.oauth_client.apply: cannot split `{shown}`: {exc}") from None
-    log.info("running `%s` in %s", shown, cwd)
-    lines: deque[str] = deque(maxlen=OUTPUT_TAIL_LINES)
-    with _start(argv, cwd, environ, shown) as process:
-        reader = threading.Thread(target=_log_output, args=(process.stdout, environ, lines))
-        reader.start()
-        code = _wait(process, timeout)
-        reader.join(timeout=READER_JOIN_SECONDS)
-    tail = ":\n" + "\n".join(lines) if lines else " (no output)"
-    if code is None:
-        raise TerraformError(f"`{shown}` did not finish in {timeout:.0f} s and was stopped{tail}")
-    if code != 0:
-        raise TerraformError(f"`{shown}` failed with exit code {code}{tail}")
-
-
-def _start(
-    argv: list[str], cwd: Path, environ: Mapping[str, str], shown: str
-) -> subprocess.Popen[str]:
-    try:
-        return subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=dict(environ),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,  # its own process group, so a timeout stops its children too
-        )
-    except OSError as exc:
-        raise TerraformError(f"cannot run `{shown}` in {cwd}: {exc.strerror}") from None
-
-
-def _log_output(stream: IO[str], environ: Mapping[str, str], lines: deque[str]) -> None:
-    """Each line of the command's output to the log, secrets masked; the last ones kept."""
-    for raw in stream:
-        line = mask_secrets(raw.rstrip("\n"), environ)
-        log.info("apply: %s", line)
-        lines.append(line)
-
-
-def _wait(process: subprocess.Popen[str], timeout: float) -> int | None:
-    """The exit code, or None after killing the process group when it took too long."""
-    try:
-        return process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        return None
-
-
-def mask_secrets(text: str, environ: Mapping[str, str], extra: Iterable[str] = ()) -> str:
-    """`text` without the Tailscale secrets of `environ` (and `extra`), nor any `tskey-` token."""
-    for secret in [*(environ.get(name, "") for name in SECRET_ENV_VARS), *extra]:
-        if secret.strip():
-            text = text.replace(secret.strip(), MASK)
-    return TOKEN_PATTERN.sub(MASK, text)

@@ -23,7 +23,11 @@ class PlannedSlice:
     """A slice's plan and the repo files as they would be once it is applied."""
 
     plan: Plan
-    overrides: dict[str, str | None]
+    inventory: Inventory  # the repo as it would be once the slice is applied
+
+    @property
+    def overrides(self) -> dict[str, str | None]:
+        return self.inventory.tree.overrides
 
 
 def check_slice_name(config: MigrationConfig, name: str) -> None:
@@ -41,19 +45,22 @@ def plan_slice(
     phase: str = "all",
     dry_run: bool = True,
     prereq: Sequence[Step] = (),
+    inventory: Inventory | None = None,
 ) -> PlannedSlice:
-    """Plan one slice on `tree`; `prereq` are the tailnet steps when they were checked."""
+    """Plan one slice on `tree` (or on `inventory`, when the caller has one of that tree);
+    `prereq` are the tailnet steps when they were checked."""
     check_slice_name(config, name)
+    inventory = inventory or build_inventory(tree)
     steps: list[Step] = []
     notices: list[Notice] = []
     if phase in ("prereq", "all"):
         steps += prereq or unchecked_prereq(config)
     if phase != "prereq":
-        tree, more_steps, more_notices = _plan_repo_steps(config, tree, name, phase)
+        inventory, more_steps, more_notices = _plan_repo_steps(config, inventory, name, phase)
         steps += more_steps
         notices += more_notices
     plan = Plan(name, phase, dry_run, tuple(steps), tuple(_unique(notices)))
-    return PlannedSlice(plan, tree.overrides)
+    return PlannedSlice(plan, inventory)
 
 
 def plan_slices(
@@ -66,11 +73,12 @@ def plan_slices(
 ) -> list[Plan]:
     """Plan slices in order, each as if the ones before it had been applied."""
     plans = []
+    inventory = build_inventory(tree)
     for index, name in enumerate(names):
         pre = prereq if index == 0 else [_after_first(s, names[0]) for s in prereq]
-        planned = plan_slice(config, tree, name, phase, dry_run, pre)
+        planned = plan_slice(config, inventory.tree, name, phase, dry_run, pre, inventory)
         plans.append(planned.plan)
-        tree = tree.with_changes(planned.overrides)
+        inventory = planned.inventory
     return plans
 
 
@@ -87,28 +95,26 @@ def unchecked_prereq(config: MigrationConfig) -> list[Step]:
 
 
 def _plan_repo_steps(
-    config: MigrationConfig, tree: RepoTree, name: str, phase: str
-) -> tuple[RepoTree, list[Step], list[Notice]]:
+    config: MigrationConfig, inventory: Inventory, name: str, phase: str
+) -> tuple[Inventory, list[Step], list[Notice]]:
     spec = config.slices[name]
-    inventory = build_inventory(tree)
     if isinstance(spec, LinksSlice):
         if phase == "2":
-            return tree, [], []
+            return inventory, [], []
         step, link_notices = _links_step(config, inventory, spec)
-        return tree.with_changes(_overrides_of(step)), [step], link_notices
+        return inventory.with_changes(_overrides_of(step)), [step], link_notices
     steps: list[Step] = []
     notices: list[Notice] = []
     done = _already_migrated(config, inventory, name, phase)
     if done is not None:
-        return tree, done, []
+        return inventory, done, []
     exp = derive_exposure(config, inventory, name)
     notices += _duplicate_hostnames(config, inventory, exp)
     if phase in ("1", "all"):
         step, found = _file_step("phase-1", inventory, exp, plan_phase1)
         steps.append(step)
         notices += found
-        tree = tree.with_changes(_overrides_of(step))
-        inventory = build_inventory(tree)
+        inventory = inventory.with_changes(_overrides_of(step))
         exp = derive_exposure(config, inventory, name)
     if phase == "all":
         steps.append(validate_step(exp))
@@ -116,8 +122,8 @@ def _plan_repo_steps(
         step, found = _file_step("phase-2", inventory, exp, plan_phase2)
         steps.append(step)
         notices += found
-        tree = tree.with_changes(_overrides_of(step))
-    return tree, steps, notices
+        inventory = inventory.with_changes(_overrides_of(step))
+    return inventory, steps, notices
 
 
 def _already_migrated(
