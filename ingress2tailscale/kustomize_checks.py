@@ -3,6 +3,9 @@ listed, and `kubectl kustomize` builds each folder on a copy of the repo with th
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import posixpath
 import re
 import shutil
@@ -10,6 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +21,13 @@ import yaml
 
 from ingress2tailscale import schemas
 from ingress2tailscale.model import Notice
+from ingress2tailscale.scan_cache import scan_cache_path
 
 YAML_SUFFIXES = (".yaml", ".yml")
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 KUSTOMIZE_API_GROUP = "kustomize.config.k8s.io"
 REMOTE_PREFIXES = ("github.com/", "gitlab.com/", "bitbucket.org/", "git@", "git::", "ssh:")
 KUBECTL_TIMEOUT_S = 30
-YAML_MAP_TAG = "tag:yaml.org,2002:map"
 KLOG_PREFIX = re.compile(r'^[EWIF]\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err=')
 
 
@@ -55,7 +59,60 @@ def build_kustomizations(tree: PlannedTree, broken: set[str]) -> list[Notice]:
     with tempfile.TemporaryDirectory(prefix="i2ts-kustomize-") as scratch:
         copy = Path(scratch) / "repo"
         tree.materialize(copy, kfiles)
-        return [n for k in sorted(kfiles) for n in _run_kustomize(kubectl, copy, k)]
+        return [n for k in sorted(kfiles) for n in _kustomize_verdict(tree, kubectl, copy, k)]
+
+
+def _kustomize_verdict(tree: PlannedTree, kubectl: str, copy: Path, kpath: str) -> list[Notice]:
+    """`kubectl kustomize` on one folder, or its verdict on the very same files from before.
+
+    The verdict is kept under the key of the folder's content (paths and bytes) and kubectl's
+    binary, so planning an unchanged repo again does not run kubectl again.
+    """
+    folder = copy / posixpath.dirname(kpath)
+    key = _content_key(kubectl, folder)
+    store = _verdict_store(tree.root)
+    cached = _read_verdict(store, key)
+    if cached is not None:
+        return cached
+    notices = _run_kustomize(kubectl, copy, kpath)
+    _write_verdict(store, key, notices)
+    return notices
+
+
+def _content_key(kubectl: str, folder: Path) -> str:
+    digest = hashlib.sha256(kubectl.encode())
+    stat = os.stat(kubectl)
+    digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _verdict_store(root: Path) -> Path | None:
+    cache = scan_cache_path(root)
+    return None if cache is None else cache.parent / "kustomize-v1"
+
+
+def _read_verdict(store: Path | None, key: str) -> list[Notice] | None:
+    if store is None:
+        return None
+    try:
+        rows = json.loads((store / key).read_text(encoding="utf-8"))
+        return [Notice(r["level"], r["subject"], r["message"]) for r in rows]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # absent or damaged: run kubectl
+
+
+def _write_verdict(store: Path | None, key: str, notices: list[Notice]) -> None:
+    if store is None:
+        return
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+        partial = store / f".{key}.{os.getpid()}"
+        partial.write_text(json.dumps([n.to_json() for n in notices]), encoding="utf-8")
+        partial.replace(store / key)
+    except OSError:
+        pass  # a cache we cannot write only costs time
 
 
 @dataclass(frozen=True)
@@ -66,7 +123,12 @@ class PlannedTree:
     changed: Mapping[str, str | None]
     base: Mapping[str, str | None]
 
-    @property
+    @cached_property
+    def loaded(self) -> dict[str, dict[str, Any]]:
+        """Kustomization files composed so far (each is read and composed once per check)."""
+        return {}
+
+    @cached_property
     def overlay(self) -> dict[str, str | None]:
         return {**self.base, **self.changed}
 
@@ -74,7 +136,12 @@ class PlannedTree:
         overlay = self.overlay
         if path in overlay:
             return overlay[path] is not None
-        return (self.root / path).is_file()
+        return os.path.isfile(os.path.join(self.root, path))
+
+    def touches(self, target: str) -> bool:
+        """Whether this plan changes `target` or anything below it."""
+        prefix = target + "/"
+        return any(p == target or p.startswith(prefix) for p in self.changed)
 
     def is_dir(self, path: str) -> bool:
         prefix = path.rstrip("/") + "/"
@@ -128,15 +195,18 @@ def is_yaml_path(path: str) -> bool:
 
 def _check_resources(tree: PlannedTree, kpath: str) -> list[Notice]:
     """Every local `resources` entry is a file, or a folder with a kustomization file."""
-    node, data = _load_kustomization(tree, kpath)
+    data = _load_kustomization(tree, kpath)
     folder, notices = posixpath.dirname(kpath), []
+    edited = kpath in tree.changed  # an unchanged one can only break where the plan changes
     for index, entry in enumerate(data.get("resources") or []):
         target = _local_target(folder, entry)
-        if target is None or tree.is_file(target) or tree.kustomization_in(target):
+        if target is None or not (edited or tree.touches(target)):
+            continue
+        if tree.is_file(target) or tree.kustomization_in(target):
             continue
         why = "this plan deletes it" if target in tree.changed else "it does not exist"
         why = "it is a folder without a kustomization" if tree.is_dir(target) else why
-        line = schemas.line_at(node, ["resources", index])
+        line = _line_of_entry(tree, kpath, index)
         message = f"`resources` lists `{entry}` but {why}: fix or remove the entry"
         notices.append(Notice("error", f"{kpath}:{line}", message))
     return notices
@@ -148,7 +218,7 @@ def _check_listed(tree: PlannedTree, path: str, text: str) -> list[Notice]:
     kpath = tree.kustomization_in(folder)
     if kpath is None or not _holds_objects(text):
         return []
-    _, data = _load_kustomization(tree, kpath)
+    data = _load_kustomization(tree, kpath)
     listed = {_local_target(folder, s) for s in _strings(data)}
     if path in listed:
         return []
@@ -180,18 +250,29 @@ def _run_kustomize(kubectl: str, copy: Path, kpath: str) -> list[Notice]:
     return [Notice("error", f"{kpath}:1", f"`kubectl kustomize` fails for this folder: {text}")]
 
 
-def _load_kustomization(tree: PlannedTree, kpath: str) -> tuple[yaml.Node, dict[str, Any]]:
-    """The kustomization's node and data; an unreadable one counts as empty (reported elsewhere)."""
+def _load_kustomization(tree: PlannedTree, kpath: str) -> dict[str, Any]:
+    """The kustomization's data; an unreadable one counts as empty (reported elsewhere)."""
+    loaded = tree.loaded.get(kpath)
+    if loaded is None:
+        loaded = tree.loaded[kpath] = _read_kustomization(tree, kpath)
+    return loaded
+
+
+def _read_kustomization(tree: PlannedTree, kpath: str) -> dict[str, Any]:
     try:
-        node = yaml.compose(tree.read(kpath), Loader=yaml.CSafeLoader)
+        data = yaml.load(tree.read(kpath), Loader=yaml.CSafeLoader)
     except yaml.YAMLError:
-        node = None
-    data = schemas.to_data(node) if node is not None else {}
-    data = data if isinstance(data, dict) else {}
+        return {}
+    if not isinstance(data, dict):
+        return {}
     api_version = str(data.get("apiVersion", KUSTOMIZE_API_GROUP))
-    if node is None or not api_version.startswith(KUSTOMIZE_API_GROUP):
-        return yaml.MappingNode(YAML_MAP_TAG, []), {}  # not a kustomize config (e.g. Flux's)
-    return node, data
+    return data if api_version.startswith(KUSTOMIZE_API_GROUP) else {}  # e.g. Flux's
+
+
+def _line_of_entry(tree: PlannedTree, kpath: str, index: int) -> int:
+    """Line of `resources[index]`: composed only when there is a problem to report."""
+    node = yaml.compose(tree.read(kpath), Loader=yaml.CSafeLoader)
+    return schemas.line_at(node, ["resources", index]) if node is not None else 1
 
 
 def _holds(kpath: str, paths: set[str]) -> bool:
@@ -201,7 +282,7 @@ def _holds(kpath: str, paths: set[str]) -> bool:
 
 
 def _remote_entries(tree: PlannedTree, kpath: str) -> list[str]:
-    _, data = _load_kustomization(tree, kpath)
+    data = _load_kustomization(tree, kpath)
     entries = [*(data.get("resources") or []), *(data.get("components") or [])]
     return [e for e in entries if isinstance(e, str) and _local_target("", e) is None]
 
