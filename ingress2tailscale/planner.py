@@ -84,9 +84,11 @@ def plan_slices(
 
 def _after_first(step: Step, first: str) -> Step:
     """A tailnet step as the slices after the first see it: the first one applies it."""
-    if step.action != "change":
-        return step
-    return Step(step.name, "none", f"applied by slice {first}, which runs first")
+    if step.action == "unknown":
+        return Step(step.name, "unknown", f"not checked (see slice {first}, which runs first)")
+    if step.action == "change" or step.changes:
+        return Step(step.name, "none", f"applied by slice {first}, which runs first")
+    return step
 
 
 def unchecked_prereq(config: MigrationConfig) -> list[Step]:
