@@ -34,7 +34,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     parser.add_argument("--rollback", action="store_true", help="revert the slice's commits")
     parser.add_argument("--yes", action="store_true", help="no approval prompt before phase 2")
-    parser.add_argument("--sandbox", action="store_true", help="run against local emulators")
+    parser.add_argument("--sandbox", action="store_true", help="(not available yet)")
     parser.add_argument("--output", choices=("text", "json"), default="text")
     return parser.parse_args(argv)
 
@@ -48,6 +48,11 @@ def slice_names(config: MigrationConfig, chosen: str) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.sandbox:
+        raise ConfigError(
+            "--sandbox (the emulated cluster and tailnet) is not available in this version; "
+            "use --dry-run to see the plan"
+        )
     config = load_config(args.config)
     names = slice_names(config, args.slice)
     if args.dry_run:

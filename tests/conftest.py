@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +14,20 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_REPO = ROOT / "tests" / "fixtures" / "tazlab-k8s"
 EXAMPLE_CONFIG = ROOT / "config" / "migration.yaml"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Caches the tool keeps outside git repos go to a scratch folder, not the user's home."""
+    scratch = tempfile.mkdtemp(prefix="i2ts-test-cache-")
+    config.stash[_CACHE_KEY] = scratch
+    os.environ["XDG_CACHE_HOME"] = scratch
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(config.stash.get(_CACHE_KEY, ""), ignore_errors=True)
+
+
+_CACHE_KEY = pytest.StashKey[str]()
 
 
 def git(cwd: Path, *args: str) -> str:
