@@ -12,11 +12,11 @@ from pathlib import Path
 from flows.cli import run_cli
 from ingress2tailscale.apply import refuse_errors
 from ingress2tailscale.config import MigrationConfig, load_config
-from ingress2tailscale.errors import ConfigError, CredentialsError
+from ingress2tailscale.errors import ConfigError, CredentialsError, PlanError
 from ingress2tailscale.inventory import RepoTree
 from ingress2tailscale.planner import PHASES, check_slice_name, plan_slices
 from ingress2tailscale.prereq import make_client, plan_prereq
-from ingress2tailscale.repo_steps import open_repo
+from ingress2tailscale.repo_steps import open_repo, recorded_old_hosts
 from ingress2tailscale.report import plans_to_json, render_text
 from ingress2tailscale.tailscale_api import TailscaleClient
 
@@ -85,7 +85,9 @@ def _tree(config: MigrationConfig) -> RepoTree:
 def _dry_run(config: MigrationConfig, names: list[str], args: argparse.Namespace) -> int:
     with tailnet_client(config, read_only=True) as client:
         prereq = plan_prereq(config, client) if args.phase in ("prereq", "all") else []
-    plans = plan_slices(config, _tree(config), names, args.phase, dry_run=True, prereq=prereq)
+    tree = _tree(config)
+    hosts = _recorded_old_hosts(config)
+    plans = plan_slices(config, tree, names, args.phase, True, prereq, hosts)
     if args.output == "json":
         sys.stdout.write(plans_to_json(plans, single=args.slice != "all"))
     else:
@@ -95,10 +97,19 @@ def _dry_run(config: MigrationConfig, names: list[str], args: argparse.Namespace
     return 0
 
 
+def _recorded_old_hosts(config: MigrationConfig) -> dict[str, str]:
+    """Old hosts recorded by earlier phase-2 commits, when the GitOps folder is a git repo."""
+    try:
+        return recorded_old_hosts(config, open_repo(config))
+    except PlanError:
+        return {}  # not a git repo: only the hosts still in the files are known
+
+
 def _preflight(config: MigrationConfig, names: list[str], args: argparse.Namespace) -> None:
     """Everything that would make the run refuse, found before anything changes (exit 2)."""
     open_repo(config).ensure_clean()
-    for plan in plan_slices(config, _tree(config), names, args.phase, dry_run=False):
+    hosts = _recorded_old_hosts(config)
+    for plan in plan_slices(config, _tree(config), names, args.phase, False, (), hosts):
         refuse_errors(plan)
     if args.phase in ("prereq", "all"):
         with tailnet_client(config, read_only=True) as client:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ingress2tailscale.errors import CheckError
-from ingress2tailscale.git_repo import GitRepo, trailers_for
+from ingress2tailscale.git_repo import TRAILER_OLD_HOST, GitRepo, trailers_for
 from ingress2tailscale.model import Plan, Step
 
 PHASE_OF_STEP = {"phase-1": "1", "phase-2": "2", "links": "links"}
@@ -20,6 +20,8 @@ def commit_step(repo: GitRepo, plan: Plan, step: Step, run_id: str) -> str | Non
         subject = subject[:97] + "..."
     body = "\n".join([step.reason, "", *(f"{c.op} {c.path}" for c in changes)])
     trailers = trailers_for(plan.slice, PHASE_OF_STEP.get(step.name, step.name), run_id)
+    if step.name == "phase-2" and plan.facts.get("old_host"):
+        trailers[TRAILER_OLD_HOST] = plan.facts["old_host"]  # links need it once it is gone
     sha = repo.commit_changes(changes, subject, body, trailers)
     if sha is not None:
         repo.push()

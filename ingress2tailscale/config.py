@@ -16,6 +16,7 @@ from pydantic import (
     Tag,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from ingress2tailscale.errors import ConfigError
@@ -141,6 +142,20 @@ class ServiceSlice(_Strict):
     @classmethod
     def _tags_are_tags(cls, value: list[str]) -> list[str]:
         return _check_tags(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceSlice:
+        if self.expose == "tcp" and self.source.kind != "Service":
+            raise ValueError(
+                "expose: tcp moves a MetalLB LoadBalancer Service (from.kind: Service); "
+                "for an Ingress use expose: https"
+            )
+        if self.name is not None and self.name == self.source.name:
+            raise ValueError(
+                f"name {self.name!r} is the old object's own name; the tailnet object needs "
+                "another (default: <old name>-tailnet)"
+            )
+        return self
 
 
 class HomepageConsumer(_Strict):

@@ -32,6 +32,10 @@ class Exposure:
     old_host: str | None
     tls_secret: str | None
     middlewares: tuple[str, ...]
+    routes: tuple[
+        dict[str, Any], ...
+    ] = ()  # copied paths when the old Ingress had several backends
+    backends: tuple[tuple[str, int | str], ...] = ()  # every backend (service, port) it used
 
     @property
     def new_ref(self) -> ResourceRef:
@@ -78,10 +82,12 @@ def _from_ingress(
     body = src.body
     old_host = spec.old_host or first_host(body)
     backends = list(iter_backends(body))
+    distinct = list(dict.fromkeys((svc, port) for svc, port, _ in backends))
     if spec.backend is not None:
         backend: tuple[str, int | str] = (spec.backend.service, spec.backend.port)
     elif backends:
-        backend = (backends[0][0], backends[0][1])
+        root = [(svc, port) for svc, port, path in backends if path == "/"]
+        backend = root[0] if root else distinct[0]
     else:
         raise PlanError(
             f"{src.path}:{src.line}: {src.ref} has no backend Service; "
@@ -97,7 +103,19 @@ def _from_ingress(
         old_host=old_host,
         tls_secret=secrets[0] if secrets else None,
         middlewares=tuple(_middlewares(body)),
+        routes=tuple(_routes(body)) if spec.backend is None and len(distinct) > 1 else (),
+        backends=tuple(distinct) if spec.backend is None else (backend,),
     )
+
+
+def _routes(body: Any) -> list[dict[str, Any]]:
+    """The old Ingress's HTTP paths, to copy when they go to more than one backend."""
+    spec = body.get("spec") or {}
+    return [
+        dict(path)
+        for rule in spec.get("rules") or []
+        for path in (rule.get("http") or {}).get("paths") or []
+    ]
 
 
 def _https_from_service(
@@ -124,6 +142,8 @@ def _exposure(
     old_host: str | None = None,
     tls_secret: str | None = None,
     middlewares: tuple[str, ...] = (),
+    routes: tuple[dict[str, Any], ...] = (),
+    backends: tuple[tuple[str, int | str], ...] = (),
 ) -> Exposure:
     spec = config.service_slices()[name]
     hostname = hostname or spec.hostname or _default_service_hostname(src.name)
@@ -139,6 +159,8 @@ def _exposure(
         old_host=old_host or spec.old_host,
         tls_secret=tls_secret,
         middlewares=middlewares,
+        routes=routes,
+        backends=backends or ((backend,) if backend else ()),
     )
 
 

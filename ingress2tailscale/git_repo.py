@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import re
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 TRAILER_SLICE = "Migration-Slice"
 TRAILER_PHASE = "Migration-Phase"
 TRAILER_RUN = "Migration-Run"
+TRAILER_OLD_HOST = "Migration-Old-Host"
 PUSH_ATTEMPTS = 3
 FALLBACK_NAME = "ingress2tailscale"
 FALLBACK_EMAIL = "ingress2tailscale@localhost"
@@ -46,6 +48,11 @@ class GitRepo:
         except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
             raise PlanError(f"{path}: not a git repository (gitops.path)") from exc
         self.path, self.branch, self.remote, self.push_enabled = path, branch, remote, push
+        # GitPython keeps `git cat-file` helpers running; stop them when we are dropped
+        weakref.finalize(self, self.repo.close)
+
+    def close(self) -> None:
+        self.repo.close()
 
     def head(self) -> str:
         return self.repo.head.commit.hexsha
@@ -129,6 +136,15 @@ class GitRepo:
             if trailers.get(TRAILER_SLICE) == slice_name:
                 found.append(MigrationCommit(commit.hexsha, message.split("\n")[0], trailers))
         return found
+
+    def recorded_old_host(self, slice_name: str) -> str | None:
+        """The old host the slice's latest phase-2 commit recorded (None if never retired)."""
+        for commit in self.migration_commits(slice_name):
+            if commit.trailers.get(TRAILER_PHASE) == "rollback":
+                return None
+            if TRAILER_OLD_HOST in commit.trailers:
+                return commit.trailers[TRAILER_OLD_HOST]
+        return None
 
     def revert_slice(self, slice_name: str, run_id: str) -> list[str]:
         """Revert the slice's not-yet-reverted commits, newest first; returns the new shas."""

@@ -14,6 +14,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import CommentMark
+from ruamel.yaml.tokens import CommentToken
 
 from ingress2tailscale.inventory import split_documents
 from ingress2tailscale.model import Document
@@ -135,23 +137,80 @@ def remove_resource(kustomization_text: str, doc: Document, entry: str) -> str:
 
 def strip_load_balancer(data: CommentedMap) -> None:
     """LoadBalancer -> ClusterIP: drop MetalLB annotations (both prefixes) and LB-only fields."""
-    annotations = (data.get("metadata") or {}).get("annotations")
-    if annotations is not None:
+    metadata = data.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, CommentedMap) else None
+    if isinstance(annotations, CommentedMap):
+        carried = ""
         for key in [k for k in annotations if str(k).startswith(METALLB_PREFIXES)]:
-            del annotations[key]
+            carried += remove_key(annotations, key)
         if not annotations:
-            del data["metadata"]["annotations"]
+            carried = remove_key(metadata, "annotations", carried)
+        _attach_after_last(metadata, carried)
     spec = data.get("spec")
-    if spec is None:
+    if not isinstance(spec, CommentedMap):
         return
     if "type" in spec:
         spec["type"] = "ClusterIP"
     for key in LOAD_BALANCER_ONLY:
         if key in spec:
-            del spec[key]
+            _attach_after_last(spec, remove_key(spec, key))
     for port in spec.get("ports") or []:
-        if "nodePort" in port:
-            del port["nodePort"]
+        if isinstance(port, CommentedMap) and "nodePort" in port:
+            _attach_after_last(port, remove_key(port, "nodePort"))
+
+
+def remove_key(mapping: CommentedMap, key: Any, carried: str = "") -> str:
+    """Delete `key`, keeping the comment lines that followed its value (they describe what
+    comes next): they move to the entry before it. Returns what found no entry to go to."""
+    keys = list(mapping)
+    position = keys.index(key)
+    lines = _full_line_comments(_trailing_comment(mapping, key)) + carried
+    del mapping[key]
+    if not lines:
+        return ""
+    if position == 0:
+        return lines
+    _append_comment(mapping, keys[position - 1], lines)
+    return ""
+
+
+def _attach_after_last(mapping: CommentedMap, lines: str) -> None:
+    if lines and len(mapping):
+        _append_comment(mapping, list(mapping)[-1], lines)
+
+
+def _trailing_comment(container: Any, key: Any) -> str:
+    """The text of the comment token after the value at `key` (deepest last element)."""
+    value = container[key]
+    if isinstance(value, CommentedMap | CommentedSeq) and len(value):
+        last = list(value)[-1] if isinstance(value, CommentedMap) else len(value) - 1
+        return _trailing_comment(value, last)
+    tokens = container.ca.items.get(key)
+    index = 2 if isinstance(container, CommentedMap) else 0
+    token = tokens[index] if tokens and len(tokens) > index else None
+    return str(token.value) if token is not None else ""
+
+
+def _full_line_comments(text: str) -> str:
+    """Drop the end-of-line comment (it belonged to the deleted line); keep the lines after."""
+    newline = text.find("\n")
+    rest = text[newline + 1 :] if newline >= 0 else ""
+    return "".join(line for line in rest.splitlines(keepends=True) if line.strip())
+
+
+def _append_comment(container: Any, key: Any, lines: str) -> None:
+    value = container[key]
+    if isinstance(value, CommentedMap | CommentedSeq) and len(value):
+        last = list(value)[-1] if isinstance(value, CommentedMap) else len(value) - 1
+        _append_comment(value, last, lines)
+        return
+    index = 2 if isinstance(container, CommentedMap) else 0
+    tokens = container.ca.items.setdefault(key, [None] * (4 if index == 2 else 2))
+    token = tokens[index]
+    if token is None:
+        tokens[index] = CommentToken("\n" + lines, CommentMark(0), None)
+    else:
+        token.value = str(token.value) + lines
 
 
 def metallb_annotations(body: Mapping[str, Any]) -> list[str]:
@@ -179,24 +238,16 @@ def _commented(value: Any) -> Any:
 
 
 def replace_hosts(text: str, hosts: Mapping[str, str]) -> str:
-    """Rewrite `href:` URLs whose host is a key of `hosts`; other text is left alone.
-
-    A key `label.*` stands for any host whose first label is `label`, except the new name.
-    """
+    """Point `href:` URLs whose host is a key of `hosts` at `https://<new host>` (a tailnet
+    Ingress serves HTTPS on 443 only, so scheme and port change too); other text stays."""
 
     def swap(match: re.Match[str]) -> str:
-        host = match.group("host")
-        new = _new_host(host, hosts)
-        return match.group(0).replace(host, new, 1) if new else match.group(0)
+        new = hosts.get(match.group("host").lower())
+        return f"{match.group('lead')}https://{new}" if new else match.group(0)
 
     return _HREF.sub(swap, text)
 
 
-def _new_host(host: str, hosts: Mapping[str, str]) -> str | None:
-    if host in hosts:
-        return hosts[host]
-    wildcard = hosts.get(host.split(".")[0] + ".*")
-    return wildcard if wildcard and wildcard != host else None
-
-
-_HREF = re.compile(r"(?m)^(?P<lead>\s*-?\s*href:\s*[\"']?)https?://(?P<host>[A-Za-z0-9.-]+)")
+_HREF = re.compile(
+    r"(?m)^(?P<lead>\s*-?\s*href:\s*[\"']?)https?://(?P<host>[A-Za-z0-9.-]+)(?::\d+)?(?=[/\"'\s#?]|$)"
+)

@@ -155,6 +155,7 @@ class Plan:
     dry_run: bool
     steps: tuple[Step, ...]
     notices: tuple[Notice, ...] = ()
+    facts: Mapping[str, str] = field(default_factory=dict)  # recorded in commits (old_host)
 
     @property
     def file_changes(self) -> tuple[FileChange, ...]:

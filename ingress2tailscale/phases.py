@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -9,7 +10,6 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from ingress2tailscale import manifests
 from ingress2tailscale.exposure import MIDDLEWARE_ANNOTATION, Exposure
-from ingress2tailscale.inventory import iter_backends
 from ingress2tailscale.model import Document, Notice, ResourceRef
 from ingress2tailscale.workspace import Workspace
 
@@ -63,15 +63,18 @@ def render_ingress(exp: Exposure) -> dict[str, Any]:
     assert exp.backend is not None
     service, port = exp.backend
     port_ref = {"number": port} if isinstance(port, int) else {"name": port}
+    spec: dict[str, Any] = {"ingressClassName": TAILSCALE_CLASS, "tls": [{"hosts": [exp.hostname]}]}
+    old_default = (exp.source.body.get("spec") or {}).get("defaultBackend")
+    if not exp.routes or old_default:
+        spec["defaultBackend"] = {"service": {"name": service, "port": port_ref}}
+    if exp.routes:
+        # no `host`: the operator drops rules whose host is not the tailnet name
+        spec["rules"] = [{"http": {"paths": [dict(r) for r in exp.routes]}}]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
         "metadata": _metadata(exp, {FORWARD_ANNOTATION: "true"}),
-        "spec": {
-            "ingressClassName": TAILSCALE_CLASS,
-            "tls": [{"hosts": [exp.hostname]}],
-            "defaultBackend": {"service": {"name": service, "port": port_ref}},
-        },
+        "spec": spec,
     }
 
 
@@ -96,22 +99,18 @@ def _list_in_kustomization(ws: Workspace, path: str) -> None:
 
 def _phase1_notices(ws: Workspace, exp: Exposure) -> list[Notice]:
     notices = []
-    if exp.spec.expose == "https" and len(_backend_paths(exp)) > 1:
+    if exp.routes:
         notices.append(
             Notice(
-                "warning",
+                "info",
                 str(exp.source.ref),
-                "has several paths; the tailnet Ingress sends everything to "
-                f"{exp.backend}; set slices.{exp.slice}.backend to choose another",
+                f"routes to {len(exp.backends)} backends: its {len(exp.routes)} paths are copied "
+                f"into the tailnet Ingress (set slices.{exp.slice}.backend to send all to one)",
             )
         )
     if exp.middlewares:
         notices.append(auth_notice(exp, blocking=False))
     return notices
-
-
-def _backend_paths(exp: Exposure) -> set[tuple[str, Any]]:
-    return {(s, p) for s, p, _ in iter_backends(exp.source.body)}
 
 
 def auth_notice(exp: Exposure, blocking: bool = True) -> Notice:
@@ -138,6 +137,16 @@ def plan_phase2(ws: Workspace, exp: Exposure) -> list[Notice]:
     notices: list[Notice] = []
     if ws.inventory.get(exp.source.ref) is None:
         return notices
+    new = ws.inventory.get(exp.new_ref)
+    if new is None or not _is_tailscale(new.body):
+        return [
+            Notice(
+                "error",
+                str(exp.source.ref),
+                f"phase 2 would retire it, but its replacement {exp.new_ref} (class tailscale) is "
+                f"not in the repo: run phase 1 of slice {exp.slice} first",
+            )
+        ]
     if exp.spec.source.kind == "Ingress":
         _retire(ws, exp, exp.source)
         notices += _retire_tls(ws, exp)
@@ -149,6 +158,11 @@ def plan_phase2(ws: Workspace, exp: Exposure) -> list[Notice]:
     else:
         _edit(ws, exp.source, manifests.strip_load_balancer)
     return notices
+
+
+def _is_tailscale(body: Any) -> bool:
+    spec = body.get("spec") or {}
+    return TAILSCALE_CLASS in (spec.get("ingressClassName"), spec.get("loadBalancerClass"))
 
 
 def _retire(ws: Workspace, exp: Exposure, doc: Document) -> None:
@@ -190,16 +204,32 @@ def _retire_tls(ws: Workspace, exp: Exposure) -> list[Notice]:
         return []
     users = [d for d in ws.inventory.ingresses_using_secret(ns, secret) if d.ref != exp.source.ref]
     sources = [d for d in ws.inventory.of_kind("ExternalSecret", ns) if _target(d) == secret]
+    users += _other_mentions(ws, exp, secret, users + sources)
     if users:
         who = ", ".join(str(d.ref) for d in users)
-        return [Notice("info", f"Secret {ns}/{secret}", f"kept: still used by {who}")]
+        return [Notice("info", f"Secret {ns}/{secret}", f"kept its ExternalSecret: used by {who}")]
     for doc in sources:
-        _remove(ws, doc)
+        _retire(ws, exp, doc)
     if not sources:
         return [
             Notice("info", f"Secret {ns}/{secret}", "no ExternalSecret in the repo produces it")
         ]
     return []
+
+
+def _other_mentions(
+    ws: Workspace, exp: Exposure, secret: str, known: list[Document]
+) -> list[Document]:
+    """Other objects of the namespace that name the secret (IngressRoutes, TLSStores, pods…):
+    anything that might use it keeps it, whatever its kind."""
+    skip = {exp.source.ref, exp.new_ref, *(d.ref for d in known)}
+    return [
+        d
+        for d in ws.inventory.documents
+        if d.namespace == exp.source.namespace
+        and d.ref not in skip
+        and re.search(rf"(?<![-\w.]){re.escape(secret)}(?![-\w.])", d.text)
+    ]
 
 
 def _target(doc: Document) -> str:
@@ -208,13 +238,17 @@ def _target(doc: Document) -> str:
 
 
 def _demote_backend(ws: Workspace, exp: Exposure) -> list[Notice]:
-    assert exp.backend is not None
-    ref = ResourceRef("Service", exp.source.namespace, exp.backend[0])
-    doc = ws.inventory.get(ref)
-    if doc is None:
-        return [Notice("info", str(ref), "not in the repo (rendered by a chart?): left as it is")]
-    spec = doc.body.get("spec") or {}
-    if spec.get("type") != "LoadBalancer" and not manifests.metallb_annotations(doc.body):
-        return []
-    _edit(ws, doc, manifests.strip_load_balancer)
-    return []
+    """Backend Services that were MetalLB LoadBalancers become ClusterIP."""
+    notices = []
+    for service, _ in exp.backends:
+        ref = ResourceRef("Service", exp.source.namespace, service)
+        doc = ws.inventory.get(ref)
+        if doc is None:
+            notices.append(
+                Notice("info", str(ref), "not in the repo (rendered by a chart?): left as it is")
+            )
+            continue
+        spec = doc.body.get("spec") or {}
+        if spec.get("type") == "LoadBalancer" or manifests.metallb_annotations(doc.body):
+            _edit(ws, doc, manifests.strip_load_balancer)
+    return notices

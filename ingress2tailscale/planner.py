@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ingress2tailscale.checks import check_files
@@ -46,21 +46,33 @@ def plan_slice(
     dry_run: bool = True,
     prereq: Sequence[Step] = (),
     inventory: Inventory | None = None,
+    old_hosts: Mapping[str, str] | None = None,
 ) -> PlannedSlice:
     """Plan one slice on `tree` (or on `inventory`, when the caller has one of that tree);
     `prereq` are the tailnet steps when they were checked."""
     check_slice_name(config, name)
     inventory = inventory or build_inventory(tree)
+    facts = _facts(config, inventory, name)
     steps: list[Step] = []
     notices: list[Notice] = []
     if phase in ("prereq", "all"):
         steps += prereq or unchecked_prereq(config)
     if phase != "prereq":
-        inventory, more_steps, more_notices = _plan_repo_steps(config, inventory, name, phase)
+        inventory, more_steps, more_notices = _plan_repo_steps(
+            config, inventory, name, phase, old_hosts or {}
+        )
         steps += more_steps
         notices += more_notices
-    plan = Plan(name, phase, dry_run, tuple(steps), tuple(_unique(notices)))
+    plan = Plan(name, phase, dry_run, tuple(steps), tuple(_unique(notices)), facts)
     return PlannedSlice(plan, inventory)
+
+
+def _facts(config: MigrationConfig, inventory: Inventory, name: str) -> dict[str, str]:
+    """What the slice's commits record for later runs: the host phase 2 takes away."""
+    if name not in config.service_slices():
+        return {}
+    old = known_old_hosts(config, inventory).get(name)
+    return {"old_host": old} if old else {}
 
 
 def plan_slices(
@@ -70,13 +82,17 @@ def plan_slices(
     phase: str = "all",
     dry_run: bool = True,
     prereq: Sequence[Step] = (),
+    old_hosts: Mapping[str, str] | None = None,
 ) -> list[Plan]:
     """Plan slices in order, each as if the ones before it had been applied."""
     plans = []
     inventory = build_inventory(tree)
+    old_hosts = {**(old_hosts or {}), **known_old_hosts(config, inventory)}
     for index, name in enumerate(names):
         pre = prereq if index == 0 else [_after_first(s, names[0]) for s in prereq]
-        planned = plan_slice(config, inventory.tree, name, phase, dry_run, pre, inventory)
+        planned = plan_slice(
+            config, inventory.tree, name, phase, dry_run, pre, inventory, old_hosts
+        )
         plans.append(planned.plan)
         inventory = planned.inventory
     return plans
@@ -97,13 +113,17 @@ def unchecked_prereq(config: MigrationConfig) -> list[Step]:
 
 
 def _plan_repo_steps(
-    config: MigrationConfig, inventory: Inventory, name: str, phase: str
+    config: MigrationConfig,
+    inventory: Inventory,
+    name: str,
+    phase: str,
+    old_hosts: Mapping[str, str],
 ) -> tuple[Inventory, list[Step], list[Notice]]:
     spec = config.slices[name]
     if isinstance(spec, LinksSlice):
         if phase == "2":
             return inventory, [], []
-        step, link_notices = _links_step(config, inventory, spec)
+        step, link_notices = _links_step(config, inventory, spec, old_hosts)
         return inventory.with_changes(_overrides_of(step)), [step], link_notices
     steps: list[Step] = []
     notices: list[Notice] = []
@@ -189,11 +209,10 @@ def validate_step(exp: Exposure) -> Step:
 
 
 def _links_step(
-    config: MigrationConfig, inventory: Inventory, spec: LinksSlice
+    config: MigrationConfig, inventory: Inventory, spec: LinksSlice, old_hosts: Mapping[str, str]
 ) -> tuple[Step, list[Notice]]:
-    hosts, own = _link_targets(config, inventory, spec)
+    hosts, own, notices = _link_targets(config, inventory, spec, old_hosts)
     ws = Workspace(inventory)
-    notices: list[Notice] = []
     if spec.consumers.homepage is not None:
         notices += plan_homepage(ws, spec.consumers.homepage, hosts, own)
     changes = ws.changes()
@@ -205,47 +224,68 @@ def _links_step(
 
 
 def _link_targets(
-    config: MigrationConfig, inventory: Inventory, spec: LinksSlice
-) -> tuple[dict[str, str], list[str]]:
+    config: MigrationConfig,
+    inventory: Inventory,
+    spec: LinksSlice,
+    old_hosts: Mapping[str, str],
+) -> tuple[dict[str, str], list[str], list[Notice]]:
     """Old host -> tailnet name for every https slice, and the homepage's own tailnet names.
 
-    Before phase 2 the old host is read from the Traefik Ingress; after it, from the slice's
-    `old_host`, or else any link whose first label is the tailnet hostname (that is how the
-    hostname was derived) is taken to be the old host.
+    The old host is read from the Traefik Ingress while it exists; once phase 2 retired it,
+    from what the phase-2 commit recorded (`old_hosts`), else from the slice's `old_host`.
     """
     hosts: dict[str, str] = {}
     own: list[str] = []
+    notices: list[Notice] = []
     home_ns = spec.consumers.homepage.namespace if spec.consumers.homepage else None
     for name, sl in config.service_slices().items():
         if sl.expose != "https":
             continue
-        found = _exposure_or_retired(config, inventory, name)
-        if found is None:
-            continue
-        old_host, fqdn, namespace = found
-        hosts[old_host] = fqdn
-        if namespace == home_ns:
-            own.append(fqdn)
-    return hosts, own
+        old, fqdn = _old_and_new_host(config, inventory, name, old_hosts)
+        if fqdn and not old:
+            notices.append(_unknown_old_host(name))
+        if old and fqdn:
+            hosts[old.lower()] = fqdn
+            if sl.source.namespace == home_ns:
+                own.append(fqdn)
+    return hosts, own, notices
 
 
-def _exposure_or_retired(
-    config: MigrationConfig, inventory: Inventory, name: str
-) -> tuple[str, str, str] | None:
-    try:
-        exp = derive_exposure(config, inventory, name)
-    except PlanError:
-        exp = None
+def _old_and_new_host(
+    config: MigrationConfig, inventory: Inventory, name: str, old_hosts: Mapping[str, str]
+) -> tuple[str | None, str | None]:
     sl = config.service_slices()[name]
-    if exp is not None and exp.old_host:
-        return exp.old_host, exp.fqdn, exp.source.namespace
-    new = inventory.find("Ingress", sl.source.namespace, sl.name or f"{sl.source.name}-tailnet")
+    if inventory.find(sl.source.kind, sl.source.namespace, sl.source.name) is not None:
+        exp = derive_exposure(config, inventory, name)
+        return exp.old_host, exp.fqdn
+    new = inventory.get(new_object_ref(config, name))
     if new is None:
-        return None
+        return None, None
     tls = (new.body.get("spec") or {}).get("tls") or [{}]
-    hostname = str((tls[0].get("hosts") or [""])[0])
-    old = sl.old_host or f"{hostname}.*"
-    return old, f"{hostname}.{config.tailnet}", sl.source.namespace
+    hostname = str((tls[0].get("hosts") or [""])[0]).split(".")[0]
+    return old_hosts.get(name) or sl.old_host, f"{hostname}.{config.tailnet}"
+
+
+def _unknown_old_host(name: str) -> Notice:
+    return Notice(
+        "warning",
+        f"slice {name}",
+        "its Traefik Ingress is gone and no phase-2 commit records its old host, so links to it "
+        f"are not changed; set slices.{name}.old_host",
+    )
+
+
+def known_old_hosts(config: MigrationConfig, inventory: Inventory) -> dict[str, str]:
+    """Slice -> the host its Traefik Ingress serves, for the slices whose Ingress is in the repo."""
+    found = {}
+    for name, sl in config.service_slices().items():
+        if sl.expose == "https" and inventory.find(
+            sl.source.kind, sl.source.namespace, sl.source.name
+        ):
+            old = derive_exposure(config, inventory, name).old_host
+            if old:
+                found[name] = old
+    return found
 
 
 def _duplicate_hostnames(

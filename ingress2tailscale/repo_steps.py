@@ -41,11 +41,24 @@ def apply_repo_step(
 ) -> StepResult:
     """Plan one step on the repo as it is now, then commit and push it (idempotent)."""
     phase = PHASE_FOR_STEP[step_name]
-    plan = plan_slice(config, RepoTree(repo.path), slice_name, phase, dry_run=False).plan
+    hosts = recorded_old_hosts(config, repo)
+    plan = plan_slice(
+        config, RepoTree(repo.path), slice_name, phase, dry_run=False, old_hosts=hosts
+    ).plan
     step = next((s for s in plan.steps if s.name == step_name), None)
     if step is None:
         return StepResult(plan, Step(step_name, "none", "nothing to do for this slice"), None)
     return StepResult(plan, step, commit_step(repo, plan, step, run_id))
+
+
+def recorded_old_hosts(config: MigrationConfig, repo: GitRepo) -> dict[str, str]:
+    """Slice -> the host its phase-2 commit retired, as recorded in the commit's trailers."""
+    found = {}
+    for name, spec in config.service_slices().items():
+        host = repo.recorded_old_host(name) if spec.expose == "https" else None
+        if host:
+            found[name] = host
+    return found
 
 
 def validate_static(repo: GitRepo, result: StepResult) -> list[Check]:

@@ -16,6 +16,7 @@ from ingress2tailscale.config import load_config
 from ingress2tailscale.git_repo import GitRepo
 from ingress2tailscale.inventory import RepoTree
 from ingress2tailscale.planner import plan_slice
+from ingress2tailscale.repo_steps import apply_repo_step
 from tests.conftest import ROOT, git, make_gitops_repo, write_config
 
 GOLDEN = ROOT / "tests" / "golden" / "slices"
@@ -91,3 +92,18 @@ def test_slice_phases_match_golden_trees_and_roll_back(tmp_path: Path, name: str
     assert len(reverts) == len(PHASES.get(name, ["1", "2"]))
     assert GitRepo(repo).tree_hash() == start_tree
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_links_follow_slices_whose_traefik_ingress_is_already_gone(tmp_path: Path) -> None:
+    """The seed's order: every service slice fully applied first, `links` last. The old hosts
+    then come from the phase-2 commits, and the result is the same as planned up front."""
+    repo = make_gitops_repo(tmp_path)
+    config_path = write_config(tmp_path, repo)
+    for name in SLICES[:-1]:
+        for phase in ("1", "2"):
+            apply_repo_step(load_config(config_path), GitRepo(repo), name, f"phase-{phase}", "run")
+    result = apply_repo_step(load_config(config_path), GitRepo(repo), "links", "links", "run")
+    assert result.commit is not None
+    golden = GOLDEN / "links" / "phase-1" / "tree"
+    for path in ("apps/homepage/configmap.yaml", "apps/homepage/deployment.yaml"):
+        assert (repo / path).read_bytes() == (golden / path).read_bytes()
