@@ -23,9 +23,10 @@ def commit_step(repo: GitRepo, plan: Plan, step: Step, run_id: str) -> str | Non
     if step.name == "phase-2" and plan.facts.get("old_host"):
         trailers[TRAILER_OLD_HOST] = plan.facts["old_host"]  # links need it once it is gone
     sha = repo.commit_changes(changes, subject, body, trailers)
-    if sha is not None:
-        repo.push()
-    return sha
+    if sha is None:
+        return None
+    repo.push()
+    return repo.head()  # a rebase before the push gives the commit a new id
 
 
 def refuse_errors(plan: Plan) -> None:

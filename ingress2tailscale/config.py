@@ -69,6 +69,16 @@ class OAuthClientConfig(_Strict):
     client_id: str | None = None
     apply: str | None = None
 
+    @field_validator("apply")
+    @classmethod
+    def _no_shell_syntax(cls, value: str | None) -> str | None:
+        if value is not None and any(c in value for c in "$`|;&><"):
+            raise ValueError(
+                "the apply command runs without a shell, so `$VAR`, pipes and redirections do "
+                "not work; pass Terraform variables as TF_VAR_<name> environment variables"
+            )
+        return value
+
 
 class AclRule(_Strict):
     action: Literal["accept"] = "accept"

@@ -11,7 +11,7 @@ import logging
 import re
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,13 +75,28 @@ class GitRepo:
     ) -> str | None:
         """Write the files, check they were as planned, commit; None when nothing changed."""
         self._check_before(changes)
-        for change in changes:
-            self._write(change)
-        if not self.repo.is_dirty(untracked_files=True):
-            return None
-        lines = [subject, "", body, ""] + [f"{k}: {v}" for k, v in trailers.items()]
-        self._git("commit", "-q", "-m", "\n".join(lines).strip() + "\n")
+        try:
+            for change in changes:
+                self._write(change)
+            if not self.repo.is_dirty(untracked_files=True):
+                return None
+            lines = [subject, "", body, ""] + [f"{k}: {v}" for k, v in trailers.items()]
+            self._git("commit", "-q", "-m", "\n".join(lines).strip() + "\n")
+        except Exception:
+            self._restore(changes)  # a refused commit (a hook, signing) leaves the tree as it was
+            raise
         return self.head()
+
+    def _restore(self, changes: Sequence[FileChange]) -> None:
+        paths = [c.path for c in changes]
+        self._git("reset", "-q", "--", *paths)
+        for change in changes:
+            target = self.path / change.path
+            if change.before is None:
+                target.unlink(missing_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(change.before, encoding="utf-8")
 
     def _check_before(self, changes: Sequence[FileChange]) -> None:
         for change in changes:
@@ -150,11 +165,20 @@ class GitRepo:
         """Revert the slice's not-yet-reverted commits, newest first; returns the new shas."""
         commits = self.migration_commits(slice_name)
         reverted = {c.trailers.get("Reverts") for c in commits}
+        start = self.head()
         made = []
         for commit in commits:
             if commit.trailers.get(TRAILER_PHASE) == "rollback" or commit.sha in reverted:
                 continue
-            self._git("revert", "--no-commit", commit.sha)
+            try:
+                self._git("revert", "--no-commit", commit.sha)
+            except GitError as exc:
+                self._abandon_revert(start)
+                raise GitError(
+                    f"{self.path}: cannot revert {commit.sha[:12]} ({commit.subject}): later "
+                    "commits changed the same lines; nothing was reverted. Revert it by hand, "
+                    "or revert those later commits first"
+                ) from exc
             trailers = {
                 TRAILER_SLICE: slice_name,
                 TRAILER_PHASE: "rollback",
@@ -166,6 +190,12 @@ class GitRepo:
             self._git("commit", "-q", "--allow-empty", "-m", "\n".join(lines) + "\n")
             made.append(self.head())
         return made
+
+    def _abandon_revert(self, start: str) -> None:
+        """Back to `start`: no half-done revert, no reverts of this rollback kept."""
+        with suppress(GitError):  # when no revert is in progress
+            self._git("revert", "--abort")
+        self._git("reset", "-q", "--hard", start)
 
     def rollback_run(self, slice_name: str, run_id: str) -> list[str]:
         """Undo a failed slice: drop its commits the remote never got, revert the pushed ones.

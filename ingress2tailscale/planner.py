@@ -132,6 +132,7 @@ def _plan_repo_steps(
         return inventory, done, []
     exp = derive_exposure(config, inventory, name)
     notices += _duplicate_hostnames(config, inventory, exp)
+    notices += _unowned_tags(config, exp) + _missing_backends(inventory, exp)
     if phase in ("1", "all"):
         step, found = _file_step("phase-1", inventory, exp, plan_phase1)
         steps.append(step)
@@ -286,6 +287,45 @@ def known_old_hosts(config: MigrationConfig, inventory: Inventory) -> dict[str, 
             if old:
                 found[name] = old
     return found
+
+
+def _unowned_tags(config: MigrationConfig, exp: Exposure) -> list[Notice]:
+    """The operator can only tag proxies with tags the policy lets it own."""
+    policy = config.tailscale.policy
+    if policy is None:
+        return []
+    owned = set(policy.tag_owners)
+    return [
+        Notice(
+            "warning",
+            f"slice {exp.slice}",
+            f"{tag} is not in tailscale.policy.tag_owners: unless the tailnet policy already "
+            "lets the operator own it, the proxy is refused ('requested tags are invalid')",
+        )
+        for tag in exp.spec.tags
+        if tag not in owned
+    ]
+
+
+def _missing_backends(inventory: Inventory, exp: Exposure) -> list[Notice]:
+    """Each backend Service the new Ingress routes to, and its port, is in the repo."""
+    notices = []
+    for service, port in exp.backends if exp.spec.expose == "https" else ():
+        doc = inventory.find("Service", exp.source.namespace, service)
+        if doc is None:
+            continue  # rendered by a chart: reported by phase 2, not checkable here
+        ports = (doc.body.get("spec") or {}).get("ports") or []
+        known = {p.get("port") for p in ports} | {p.get("name") for p in ports}
+        if port not in known:
+            notices.append(
+                Notice(
+                    "error",
+                    str(exp.source.ref),
+                    f"routes to port {port!r} of {doc}, which has no such port "
+                    f"(it has {', '.join(str(p.get('name') or p.get('port')) for p in ports)})",
+                )
+            )
+    return notices
 
 
 def _duplicate_hostnames(

@@ -21,6 +21,7 @@ class Case:
     expect: tuple[str, ...]  # all must appear in stderr
     config_edit: Callable[[str], str] = lambda s: s
     repo_edit: Callable[[Path], None] = lambda repo: None
+    phase: str = "all"
 
 
 def _break_yaml(repo: Path) -> None:
@@ -51,6 +52,8 @@ def _commit(repo: Path, message: str) -> None:
     git(repo, "commit", "-qam", message)
     git(repo, "push", "-q", "origin", "main")
 
+
+PGADMIN_FROM = "from: {kind: Ingress, namespace: pgadmin, name: pgadmin}"
 
 CASES = [
     Case("unknown-slice", "nope", ("unknown slice 'nope'", "migration.yaml", "db, homepage")),
@@ -103,6 +106,37 @@ CASES = [
             "from: {kind: Ingress, namespace: pgadmin, name: pgadmin}\n    hostname: tazlab-db",
         ),
     ),
+    Case(
+        "tcp-from-an-ingress",
+        "pgadmin",
+        ("migration.yaml:", "slices.pgadmin", "expose: tcp moves a MetalLB LoadBalancer"),
+        config_edit=lambda s: s.replace(
+            f"expose: https\n    {PGADMIN_FROM}", f"expose: tcp\n    {PGADMIN_FROM}"
+        ),
+    ),
+    Case(
+        "backend-port-that-does-not-exist",
+        "pgadmin",
+        ("Ingress pgadmin/pgadmin", "routes to port 9999", "has no such port"),
+        config_edit=lambda s: s.replace(
+            PGADMIN_FROM, PGADMIN_FROM + "\n    backend: {service: pgadmin, port: 9999}"
+        ),
+    ),
+    Case(
+        "apply-command-with-shell-syntax",
+        "db",
+        ("migration.yaml:", "tailscale.oauth_client.apply", "runs without a shell"),
+        config_edit=lambda s: s.replace(
+            "    scopes: [devices:core",
+            '    apply: "terraform apply -var=key=${TS_API_KEY}"\n    scopes: [devices:core',
+        ),
+    ),
+    Case(
+        "phase-2-before-phase-1",
+        "pgadmin",
+        ("Ingress pgadmin/pgadmin", "not in the repo", "run phase 1 of slice pgadmin first"),
+        phase="2",
+    ),
 ]
 
 
@@ -125,7 +159,7 @@ def test_bad_input_exits_2_naming_the_problem_and_changes_nothing(
     case.repo_edit(repo)
     config = write_config(tmp_path, repo, case.config_edit)
     before = state(repo)
-    args = ["--slice", case.slice, "--config", str(config), "--phase", "all", "--yes"]
+    args = ["--slice", case.slice, "--config", str(config), "--phase", case.phase, "--yes"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TS_")}
     done = subprocess.run(
         [sys.executable, "-m", "flows.migrate", *args, *(["--dry-run"] if dry_run else [])],

@@ -1,0 +1,91 @@
+"""The git adapter on real repos: refused commits, conflicting reverts, a remote that moved on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingress2tailscale.config import load_config
+from ingress2tailscale.errors import GitError, PushRejectedError
+from ingress2tailscale.git_repo import GitRepo
+from ingress2tailscale.repo_steps import apply_repo_step
+from tests.conftest import git, make_gitops_repo, write_config
+
+INGRESS = "apps/pgadmin/tailnet-ingress.yaml"
+
+
+def other_clone(tmp_path: Path) -> Path:
+    """A colleague's clone of the same origin."""
+    clone = tmp_path / "colleague"
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(clone))
+    git(clone, "config", "user.name", "Colleague")
+    git(clone, "config", "user.email", "colleague@example.test")
+    return clone
+
+
+def phase1(repo: Path, config: Path) -> str | None:
+    return apply_repo_step(load_config(config), GitRepo(repo), "pgadmin", "phase-1", "run-1").commit
+
+
+def test_a_refused_commit_leaves_the_tree_as_it_was(tmp_path: Path) -> None:
+    repo = make_gitops_repo(tmp_path)
+    config = write_config(tmp_path, repo)
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'commits are frozen' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    head = git(repo, "rev-parse", "HEAD")
+    with pytest.raises(GitError, match="commits are frozen"):
+        phase1(repo, config)
+    assert git(repo, "status", "--porcelain") == ""
+    assert git(repo, "rev-parse", "HEAD") == head
+    assert not (repo / INGRESS).exists()
+
+
+def test_a_conflicting_revert_changes_nothing_and_says_which_commit(tmp_path: Path) -> None:
+    repo = make_gitops_repo(tmp_path)
+    config = write_config(tmp_path, repo)
+    phase1(repo, config)
+    path = repo / INGRESS
+    path.write_text(path.read_text().replace("pgadmin-tailnet", "pgadmin-tailnet-v2"))
+    git(repo, "commit", "-qam", "rename the tailnet ingress")
+    head = git(repo, "rev-parse", "HEAD")
+    with pytest.raises(GitError, match=r"cannot revert .* later commits changed the same lines"):
+        GitRepo(repo).revert_slice("pgadmin", "rollback-1")
+    assert git(repo, "status", "--porcelain") == ""
+    assert git(repo, "rev-parse", "HEAD") == head
+
+
+def test_a_remote_that_moved_on_is_rebased_onto_never_forced(tmp_path: Path) -> None:
+    repo = make_gitops_repo(tmp_path)
+    config = write_config(tmp_path, repo)
+    colleague = other_clone(tmp_path)
+    (colleague / "README.md").write_text("colleague's edit\n")
+    git(colleague, "commit", "-qam", "colleague's change")
+    git(colleague, "push", "-q", "origin", "main")
+    commit = phase1(repo, config)
+    assert commit == git(repo, "rev-parse", "origin/main")
+    log = git(repo, "log", "--format=%s", "origin/main")
+    assert "colleague's change" in log and "pgadmin: phase-1" in log
+
+
+def test_a_conflicting_remote_stops_the_push_and_the_slice_rolls_back(tmp_path: Path) -> None:
+    repo = make_gitops_repo(tmp_path)
+    config = write_config(tmp_path, repo)
+    start = git(repo, "rev-parse", "HEAD^{tree}")
+    colleague = other_clone(tmp_path)
+    kustomization = colleague / "apps/pgadmin/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "  - extra.yaml\n")
+    (colleague / "apps/pgadmin/extra.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n"
+    )
+    git(colleague, "add", "-A")
+    git(colleague, "commit", "-qm", "colleague lists a file")
+    git(colleague, "push", "-q", "origin", "main")
+    with pytest.raises(PushRejectedError, match="do not rebase cleanly"):
+        phase1(repo, config)
+    GitRepo(repo).rollback_run("pgadmin", "run-1")
+    assert git(repo, "status", "--porcelain") == ""
+    assert git(repo, "rev-parse", "HEAD") == git(repo, "rev-parse", "origin/main")
+    assert git(repo, "rev-parse", "HEAD^{tree}") != start  # the colleague's work is kept
+    assert not (repo / INGRESS).exists()
