@@ -110,7 +110,15 @@ def _prereq(cfg: MigrationConfig, name: str, run_id: str) -> list[Step]:
         steps = [oauth_scopes(cfg, client, run_id, name)]
         if cfg.tailscale.https:
             steps.append(tailnet_https(client))
-        steps.append(acl(cfg, client, run_id, name).step)
+        outcome = acl(cfg, client, run_id, name)
+        if outcome.previous_text is not None:
+            create_markdown_artifact(
+                key=_artifact_key("policy-before", name, "acl"),
+                markdown="The tailnet policy before this run changed it (to undo: post it back)."
+                f"\n\n```\n{outcome.previous_text}\n```\n",
+                description=f"{name}: tailnet policy before the acl step",
+            )
+        steps.append(outcome.step)
     return steps
 
 

@@ -161,6 +161,9 @@ def _planned(edit: PolicyEdit, client: TailscaleClient | None, change: RemoteCha
         failures = _failing(client.validate_policy(edit.after))
         if failures:
             reason = _join(reason, f"its tests would FAIL: {_describe(failures)}")
+            change = RemoteChange(
+                change.target, change.op, {**change.detail, "test_failures": _describe(failures)}
+            )
     return Step(STEP_NAME, "change", _join(reason, _validated(client)), (change,))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,6 +25,7 @@ from ingress2tailscale.errors import ConfigError
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 TAG = re.compile(r"^tag:[A-Za-z0-9][-A-Za-z0-9_]*$")
 LINKS_KEY = "consumers"
+SHELL_OPERATORS = {"|", "||", "&&", "&", ";", ">", ">>", "<", "2>", "2>&1"}
 
 
 class _Strict(BaseModel):
@@ -72,7 +74,13 @@ class OAuthClientConfig(_Strict):
     @field_validator("apply")
     @classmethod
     def _no_shell_syntax(cls, value: str | None) -> str | None:
-        if value is not None and any(c in value for c in "$`|;&><"):
+        if value is None:
+            return value
+        try:
+            words = shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(f"cannot split the command into words: {exc}") from None
+        if "$" in value or "`" in value or SHELL_OPERATORS & set(words):
             raise ValueError(
                 "the apply command runs without a shell, so `$VAR`, pipes and redirections do "
                 "not work; pass Terraform variables as TF_VAR_<name> environment variables"

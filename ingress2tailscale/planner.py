@@ -11,7 +11,7 @@ from ingress2tailscale.consumers import plan_homepage
 from ingress2tailscale.errors import PlanError
 from ingress2tailscale.exposure import Exposure, derive_exposure, new_object_ref
 from ingress2tailscale.inventory import Inventory, RepoTree, build_inventory
-from ingress2tailscale.model import PHASE_STEPS, Notice, Plan, Step
+from ingress2tailscale.model import PHASE_STEPS, Notice, Plan, RemoteChange, Step
 from ingress2tailscale.phases import plan_phase1, plan_phase2
 from ingress2tailscale.workspace import Workspace
 
@@ -57,6 +57,7 @@ def plan_slice(
     notices: list[Notice] = []
     if phase in ("prereq", "all"):
         steps += prereq or unchecked_prereq(config)
+        notices += _failing_policy_tests(prereq)
     if phase != "prereq":
         inventory, more_steps, more_notices = _plan_repo_steps(
             config, inventory, name, phase, old_hosts or {}
@@ -287,6 +288,16 @@ def known_old_hosts(config: MigrationConfig, inventory: Inventory) -> dict[str, 
             if old:
                 found[name] = old
     return found
+
+
+def _failing_policy_tests(prereq: Sequence[Step]) -> list[Notice]:
+    """The new policy's own tests fail: the acl step would be refused, so the plan is too."""
+    return [
+        Notice("error", "tailnet policy", f"with this change its tests fail: {failures}")
+        for step in prereq
+        for change in step.changes
+        if isinstance(change, RemoteChange) and (failures := change.detail.get("test_failures"))
+    ]
 
 
 def _unowned_tags(config: MigrationConfig, exp: Exposure) -> list[Notice]:

@@ -110,7 +110,11 @@ def test_a_slice_end_to_end_then_again_then_rolled_back(
 
     with get_client(sync_client=True) as client:
         keys = {a.key for a in client.read_artifacts()}
-    assert {"plan-grafana-phase-1", "validation-grafana-phase-2"} <= keys
+    assert {
+        "plan-grafana-phase-1",
+        "validation-grafana-phase-2",
+        "policy-before-grafana-acl",
+    } <= keys
 
     rollback(slice="grafana", config=str(config))
     assert tree_of(repo) == start

@@ -23,7 +23,9 @@ from ingress2tailscale.errors import (
     TailscaleError,
     TerraformError,
 )
+from ingress2tailscale.inventory import RepoTree
 from ingress2tailscale.model import RemoteChange, Step
+from ingress2tailscale.planner import plan_slice
 from ingress2tailscale.sandbox import terraform_apply
 from ingress2tailscale.sandbox.tailnet import TailnetEmulator, TailnetState
 from ingress2tailscale.tailnet_https import apply_tailnet_https
@@ -268,10 +270,13 @@ def test_failing_policy_tests_stop_the_write(
         with pytest.raises(TailscaleError, match="fails its tests, so nothing was written") as err:
             prereq.apply_acl(config, client, RUN_ID, "db")
         assert 'tag:tazpod: address "tag:k8s:5432": want: Drop, got: Accept' in str(err.value)
-        plan = prereq.plan_prereq(config, client)[2]
+        steps = prereq.plan_prereq(config, client)
+    plan = steps[2]
     assert seeded.policy == POLICY_FIXTURE.read_text()
     assert seeded.requests_to("/acl", "POST") == []
     assert plan.action == "change" and "its tests would FAIL" in plan.reason
+    whole = plan_slice(config, RepoTree(FIXTURE_REPO), "db", "prereq", prereq=steps).plan
+    assert [n.subject for n in whole.notices if n.level == "error"] == ["tailnet policy"]
 
 
 def test_undo_restores_the_previous_policy(
