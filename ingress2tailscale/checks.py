@@ -22,6 +22,13 @@ from ingress2tailscale.kustomize_checks import (
 )
 from ingress2tailscale.manifests import LOAD_BALANCER_ONLY
 from ingress2tailscale.model import Level, Notice
+from ingress2tailscale.verdicts import (
+    CHECKS_STORE,
+    inputs_key,
+    read_traced,
+    verdict_store,
+    write_traced,
+)
 
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 TAILSCALE_CLASS = "tailscale"
@@ -41,14 +48,31 @@ def check_files(
     not checked again. Other files are read from `repo_root` as they are.
     Returns error/warning Notices (ingress2tailscale.model.Notice); empty = all good."""
     tree = PlannedTree(repo_root, changed, dict(base or {}))
-    notices: list[Notice] = []
-    for path, text in sorted(changed.items()):
-        if text is not None and is_yaml_path(path):
-            notices += check_manifest_file(path, text)
-    notices += check_kustomizations(tree)
+    notices = remembered_static_checks(tree)
     # kubectl would only repeat an error found already: build the folders that passed
     broken = {n.subject.rpartition(":")[0] for n in notices if n.level == "error"}
     return notices + build_kustomizations(tree, broken)
+
+
+def remembered_static_checks(tree: PlannedTree) -> list[Notice]:
+    """`static_checks`, or their verdict from an earlier run on the same inputs: the same
+    planned texts, the same code, and a disk that answers every question they asked the same."""
+    store = verdict_store(tree.root, CHECKS_STORE)
+    key = inputs_key(str(tree.root), sorted(tree.changed.items()), sorted(tree.base.items()))
+    notices = read_traced(tree.root, store, key)
+    if notices is None:
+        notices = static_checks(tree)
+        write_traced(store, key, tree.probe_list(), notices)
+    return notices
+
+
+def static_checks(tree: PlannedTree) -> list[Notice]:
+    """Every changed manifest on its own, then the kustomizations around the changes."""
+    notices: list[Notice] = []
+    for path, text in sorted(tree.changed.items()):
+        if text is not None and is_yaml_path(path):
+            notices += check_manifest_file(path, text)
+    return notices + check_kustomizations(tree)
 
 
 def check_manifest_file(path: str, text: str) -> list[Notice]:

@@ -4,7 +4,6 @@ listed, and `kubectl kustomize` builds each folder on a copy of the repo with th
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import posixpath
 import re
@@ -21,7 +20,7 @@ import yaml
 
 from ingress2tailscale import schemas
 from ingress2tailscale.model import Notice
-from ingress2tailscale.scan_cache import scan_cache_path
+from ingress2tailscale.verdicts import Probe, probe_disk, read_verdict, verdict_store, write_verdict
 
 YAML_SUFFIXES = (".yaml", ".yml")
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -70,12 +69,12 @@ def _kustomize_verdict(tree: PlannedTree, kubectl: str, copy: Path, kpath: str) 
     """
     folder = copy / posixpath.dirname(kpath)
     key = _content_key(kubectl, folder)
-    store = _verdict_store(tree.root)
-    cached = _read_verdict(store, key)
+    store = verdict_store(tree.root)
+    cached = read_verdict(store, key)
     if cached is not None:
         return cached
     notices = _run_kustomize(kubectl, copy, kpath)
-    _write_verdict(store, key, notices)
+    write_verdict(store, key, notices)
     return notices
 
 
@@ -86,33 +85,6 @@ def _content_key(kubectl: str, folder: Path) -> str:
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
-
-
-def _verdict_store(root: Path) -> Path | None:
-    cache = scan_cache_path(root)
-    return None if cache is None else cache.parent / "kustomize-v1"
-
-
-def _read_verdict(store: Path | None, key: str) -> list[Notice] | None:
-    if store is None:
-        return None
-    try:
-        rows = json.loads((store / key).read_text(encoding="utf-8"))
-        return [Notice(r["level"], r["subject"], r["message"]) for r in rows]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # absent or damaged: run kubectl
-
-
-def _write_verdict(store: Path | None, key: str, notices: list[Notice]) -> None:
-    if store is None:
-        return
-    try:
-        store.mkdir(parents=True, exist_ok=True)
-        partial = store / f".{key}.{os.getpid()}"
-        partial.write_text(json.dumps([n.to_json() for n in notices]), encoding="utf-8")
-        partial.replace(store / key)
-    except OSError:
-        pass  # a cache we cannot write only costs time
 
 
 @dataclass(frozen=True)
@@ -132,11 +104,20 @@ class PlannedTree:
     def overlay(self) -> dict[str, str | None]:
         return {**self.base, **self.changed}
 
+    @cached_property
+    def probes(self) -> dict[tuple[str, str], bool | str]:
+        """What the checks asked of the disk, and its answers: their verdict holds while the
+        disk answers the same (`verdicts.read_traced`)."""
+        return {}
+
+    def probe_list(self) -> list[Probe]:
+        return [(kind, path, answer) for (kind, path), answer in self.probes.items()]
+
     def is_file(self, path: str) -> bool:
         overlay = self.overlay
         if path in overlay:
             return overlay[path] is not None
-        return os.path.isfile(os.path.join(self.root, path))
+        return bool(self._probe("file", path))
 
     def touches(self, target: str) -> bool:
         """Whether this plan changes `target` or anything below it."""
@@ -146,11 +127,20 @@ class PlannedTree:
     def is_dir(self, path: str) -> bool:
         prefix = path.rstrip("/") + "/"
         added = any(p.startswith(prefix) and t is not None for p, t in self.overlay.items())
-        return added or (self.root / path).is_dir()
+        return added or bool(self._probe("dir", path))
 
     def read(self, path: str) -> str:
         text = self.overlay.get(path)
-        return text if text is not None else (self.root / path).read_text(errors="replace")
+        if text is not None:
+            return text
+        with open(os.path.join(self.root, path), "rb") as file:
+            data = file.read()
+        self.probes["read", path] = hashlib.sha256(data).hexdigest()
+        return data.decode("utf-8", errors="replace")
+
+    def _probe(self, kind: str, path: str) -> bool | str:
+        answer = self.probes[kind, path] = probe_disk(self.root, kind, path)
+        return answer
 
     def kustomization_in(self, folder: str) -> str | None:
         names = (posixpath.join(folder, n) if folder else n for n in KUSTOMIZATION_NAMES)

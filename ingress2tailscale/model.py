@@ -6,7 +6,7 @@ Everything here is a frozen dataclass so a plan cannot change between being show
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -77,6 +77,35 @@ class Document:
 
     def __str__(self) -> str:
         return f"{self.ref} ({self.path}:{self.line})"
+
+    @classmethod
+    def of_row(cls, row: tuple[Any, ...], text_of: Callable[[str], str]) -> Document:
+        """The document of an inventory row (`path` … `namespace`, in field order); its text is
+        sliced from `text_of(path)` on first use: an inventory makes thousands of documents and
+        reads the text of few."""
+        doc = object.__new__(cls)
+        fields = doc.__dict__  # frozen: fill the fields as dataclasses' own __init__ would
+        fields.update(zip(_ROW_FIELDS, row, strict=True))
+        fields["_text_of"] = text_of
+        return doc
+
+
+class _LazyText:
+    """`Document.text` of a document made by `of_row`, read once, then kept as the field is."""
+
+    def __get__(self, doc: Document | None, owner: type[Document]) -> str:
+        if doc is None:
+            raise AttributeError("text")  # a field without a default, as for any dataclass
+        fields = doc.__dict__
+        text: str = fields["_text_of"](doc.path)[doc.start : doc.end]
+        fields["text"] = text
+        return text
+
+
+_ROW_FIELDS = ("path", "index", "line", "start", "end", "kind", "api_version", "name", "namespace")
+# Set after the dataclass is made, so it is no default: a document's own `text` (its __dict__)
+# wins over this non-data descriptor, which only answers for documents made by `of_row`.
+setattr(Document, "text", _LazyText())  # noqa: B010
 
 
 @dataclass(frozen=True)

@@ -3,22 +3,26 @@ are, whatever the cache holds (stale, racy, corrupt or crafted)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from ingress2tailscale.doc_scan import scan_file, walk_yaml
 from ingress2tailscale.inventory import RepoTree, build_inventory, scan_idents
 from ingress2tailscale.scan_cache import (
     MAGIC,
+    RACY_WINDOW_NS,
     ScanCache,
     ScannedFile,
+    StatKey,
     load_entries,
     scan_cache_path,
+    seal,
     stat_key,
 )
 from tests.conftest import FIXTURE_REPO, make_gitops_repo
@@ -148,10 +152,9 @@ def test_a_crafted_cache_runs_no_code(tmp_path: Path) -> None:
         def __reduce__(self) -> tuple[object, tuple[str]]:
             return (os.mkdir, (str(marker),))
 
-    payload = pickle.dumps({"apps/web/service.yaml": Exploit()})
-    digest = hashlib.blake2b(payload, digest_size=16).digest()
+    payload = pickle.dumps({"order": sys.byteorder, "paths": Exploit()})
     cache_file(repo).parent.mkdir(parents=True)
-    cache_file(repo).write_bytes(MAGIC + digest + payload)
+    cache_file(repo).write_bytes(seal(payload))
     assert [name for *_, name, _ in identities(repo)] == ["web"]
     assert not marker.exists()
 
@@ -167,3 +170,139 @@ def test_planned_changes_are_scanned_but_never_cached(tmp_path: Path) -> None:
     assert {(d.path, d.name) for d in build_inventory(RepoTree(repo)).documents} >= {
         ("apps/pgadmin/service.yaml", "pgadmin")
     }
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        {"order": sys.byteorder},
+        {"order": "middle-endian", "paths": "a.yaml"},
+        ["not", "a", "dict"],
+        "apps/web/service.yaml",
+    ],
+    ids=["missing-columns", "other-byte-order", "a-list", "a-string"],
+)
+def test_a_well_sealed_cache_of_the_wrong_shape_is_a_cold_run(
+    tmp_path: Path, columns: object
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    write_service(repo, "web")
+    cache_file(repo).parent.mkdir(parents=True)
+    cache_file(repo).write_bytes(seal(pickle.dumps(columns)))
+    assert [name for *_, name, _ in identities(repo)] == ["web"]
+
+
+def test_columns_that_disagree_in_length_are_a_cold_run(tmp_path: Path) -> None:
+    """A cache whose columns were cut to different lengths (sealed again) is not trusted."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    write_service(repo, "web")
+    write_trusted_cache(repo)
+    moved = tmp_path / "moved"
+    os.rename(repo, moved)
+    payload = cache_file(moved).read_bytes()[len(MAGIC) + 4 :]
+    columns = pickle.loads(payload)
+    columns["counts"] = columns["counts"] + columns["counts"]
+    cache_file(moved).write_bytes(seal(pickle.dumps(columns)))
+    assert [name for *_, name, _ in identities(moved)] == ["web"]
+
+
+def write_trusted_cache(repo: Path, lie: dict[str, str] | None = None) -> None:
+    """A cache of the whole tree as it is, trusted on its stats (scanned well after every
+    change); `lie` gives some files another text in the cache than on disk."""
+    folders: dict[str, StatKey | None] = {}
+    keys = walk_yaml(str(repo), folders)
+    later = time.time_ns() + 10 * RACY_WINDOW_NS
+    entries = {}
+    for path, key in keys.items():
+        text = (lie or {}).get(path) or (repo / path).read_text(encoding="utf-8")
+        idents, namespace = scan_file(path, text)
+        entries[path] = ScannedFile(text, idents, key, later, namespace)
+    cache = ScanCache(cache_file(repo), entries, dirty=True)
+    cache.note_folders(folders, later)
+    cache.save()
+
+
+def names(repo: Path) -> set[tuple[str, str]]:
+    return {(path, name) for path, _, _, name, _ in identities(repo)}
+
+
+def test_an_unchanged_tree_is_inventoried_from_the_cache_alone(tmp_path: Path) -> None:
+    """While every folder and file keeps its stat, not one file is read: the cache's text is
+    the answer (here a text the file does not hold, to tell where the answer came from)."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    write_service(repo, "on-disk")
+    write_trusted_cache(repo, {"apps/web/service.yaml": SERVICE.format(name="in-cache")})
+    assert names(repo) == {("apps/web/service.yaml", "in-cache")}
+
+
+@pytest.mark.parametrize(
+    ("change", "seen"),
+    [
+        (lambda repo: write_at(repo, "apps/web/extra.yaml", "extra"), "extra"),
+        (lambda repo: write_at(repo, "apps/new/deep/new.yaml", "deep"), "deep"),
+        (lambda repo: write_at(repo, "root.yml", "top"), "top"),
+        (lambda repo: (repo / "apps/web/service.yaml").unlink(), None),
+        (lambda repo: os.rename(repo / "apps", repo / "moved"), "on-disk"),
+    ],
+    ids=["file-added", "folder-added", "root-file-added", "file-deleted", "folder-renamed"],
+)
+def test_a_tree_changed_after_the_cache_is_walked_again(
+    tmp_path: Path, change: Callable[[Path], object], seen: str | None
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    write_service(repo, "on-disk")
+    write_trusted_cache(repo, {"apps/web/service.yaml": SERVICE.format(name="in-cache")})
+    assert names(repo) == {("apps/web/service.yaml", "in-cache")}
+    change(repo)
+    found = names(repo)
+    assert found == scanned_afresh(repo)
+    assert seen is None or seen in {name for _, name in found}
+
+
+def write_at(repo: Path, path: str, name: str) -> None:
+    (repo / path).parent.mkdir(parents=True, exist_ok=True)
+    (repo / path).write_text(SERVICE.format(name=name), encoding="utf-8")
+
+
+def scanned_afresh(repo: Path) -> set[tuple[str, str]]:
+    """What a scan of the files as they are finds, but for the file the cache lies about,
+    while it keeps its stat."""
+    found = set()
+    for path in RepoTree(repo).yaml_files():
+        text = (repo / path).read_text(encoding="utf-8")
+        found |= {(path, i[7]) for i in scan_idents(path, text)}
+    lied = ("apps/web/service.yaml", "on-disk")
+    return {("apps/web/service.yaml", "in-cache") if f == lied else f for f in found}
+
+
+def test_a_symlink_whose_target_changes_kind_is_seen(tmp_path: Path) -> None:
+    """A folder holding a symlink cannot vouch for its listing: the link's target may turn from
+    a folder (skipped) into a YAML file (scanned) without the folder changing."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    write_service(repo, "web")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (repo / "apps" / "web" / "linked.yaml").symlink_to(outside)
+    write_trusted_cache(repo)
+    assert names(repo) == {("apps/web/service.yaml", "web")}
+    outside.rmdir()
+    outside.write_text(SERVICE.format(name="linked"), encoding="utf-8")
+    assert ("apps/web/linked.yaml", "linked") in names(repo)
+
+
+def test_a_file_edited_in_place_is_seen_by_its_stat(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    path = write_service(repo, "alpha")
+    write_trusted_cache(repo)
+    assert names(repo) == {("apps/web/service.yaml", "alpha")}
+    time.sleep(0.05)
+    mtime = path.stat().st_mtime_ns
+    path.write_text(SERVICE.format(name="bravo"), encoding="utf-8")
+    os.utime(path, ns=(mtime, mtime))  # same size, same mtime: only the ctime tells
+    assert names(repo) == {("apps/web/service.yaml", "bravo")}
