@@ -55,12 +55,23 @@ def derive_exposure(config: MigrationConfig, inventory: Inventory, name: str) ->
         raise PlanError(
             f"{config.source_path}: slices.{name}.from: {ref} is not in the GitOps repo "
             f"{inventory.tree.root}; check the kind, namespace and name (or gitops.path)"
+            + _same_name_elsewhere(inventory, ref)
         )
     if spec.expose == "https" and spec.source.kind != "Ingress":
         return _https_from_service(config, name, spec, source)
     if spec.expose == "https":
         return _from_ingress(config, name, spec, source)
     return _from_service(config, name, spec, source)
+
+
+def _same_name_elsewhere(inventory: Inventory, ref: ResourceRef) -> str:
+    """A hint when the name exists under another namespace (one set by a parent kustomization
+    or a Flux targetNamespace is not seen: only a folder's own kustomization is read)."""
+    found = [d for d in inventory.of_kind(ref.kind) if d.name == ref.name]
+    if not found:
+        return ""
+    where = ", ".join(f"{d.path}:{d.line} (namespace {d.namespace or 'not set'})" for d in found)
+    return f". Found {ref.kind} {ref.name} in {where}: set from.namespace to match"
 
 
 def new_object_ref(config: MigrationConfig, name: str) -> ResourceRef:

@@ -151,9 +151,6 @@ class Inventory:
         view = self._view.replaced(set(changes), texts, _rows_of(added, namespaces))
         return Inventory(tree, view, namespaces)
 
-    def services_selecting(self, namespace: str, name: str) -> list[Document]:
-        return [d for d in self.of_kind("Service", namespace) if d.name == name]
-
 
 _VIEWS: dict[Path, tuple[Block | dict[str, ScannedFile], DocumentIndex]] = {}
 _VIEWS_LOCK = threading.Lock()
