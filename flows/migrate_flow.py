@@ -5,6 +5,7 @@ Importing this module imports Prefect; the command line does so only for real ru
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from argparse import Namespace
@@ -47,6 +48,19 @@ class Approval(RunInput):
 
 class ValidationFailedError(ExternalError):
     """A check after a step failed; the slice is rolled back."""
+
+
+class SliceFailedError(ExternalError):
+    """A slice failed part-way and was rolled back (exit code 1)."""
+
+
+class _QuietExpectedErrors(logging.Filter):
+    """Our own errors are explained by their message: Prefect need not print their traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], MigrationError):
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 @flow(name="migrate")
@@ -92,10 +106,12 @@ def _migrate_slice(cfg: MigrationConfig, name: str, phase: str, mode: str) -> di
         repo.ensure_clean()
         try:
             outcome["steps"] += _repo_steps(cfg, repo, name, phase, mode, run_id)
-        except Exception:
-            get_run_logger().error("slice %s failed; rolling back this run's commits", name)
-            rollback_run(repo, name, run_id)
-            raise
+        except Exception as exc:
+            get_run_logger().error("slice %s failed; rolling it back", name)
+            reverts = rollback_run(repo, name, run_id)
+            raise SliceFailedError(
+                f"slice {name} failed and was rolled back ({len(reverts)} revert commit(s)): {exc}"
+            ) from exc
     return outcome
 
 
@@ -183,6 +199,8 @@ def _run_id() -> str:
 
 def run_migration(config: MigrationConfig, names: list[str], args: Namespace) -> int:
     """The command line's real run: one flow run; exit 0 done, 1 failed and rolled back."""
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).addFilter(_QuietExpectedErrors())
     if args.rollback:
         rollback(slice=args.slice, config=str(config.source_path))
         return 0

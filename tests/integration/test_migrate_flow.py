@@ -125,7 +125,7 @@ def test_a_slice_end_to_end_then_again_then_rolled_back(
 
 
 def test_a_failed_phase_rolls_the_slice_back(prefect: None, tmp_path: Path) -> None:
-    from flows.migrate_flow import migrate
+    from flows.migrate_flow import SliceFailedError, migrate
 
     repo = make_gitops_repo(tmp_path)
     hook = tmp_path / "origin.git" / "hooks" / "pre-receive"
@@ -135,8 +135,9 @@ def test_a_failed_phase_rolls_the_slice_back(prefect: None, tmp_path: Path) -> N
     start = tree_of(repo)
     migrate(slice="pgadmin", phase="1", config=str(config), approval_mode="none")
     assert tree_of(repo) != start
-    with pytest.raises(PushRejectedError):
+    with pytest.raises(SliceFailedError, match=r"rolled back .* kept rejecting the push") as err:
         migrate(slice="pgadmin", phase="2", config=str(config), approval_mode="none")
+    assert isinstance(err.value.__cause__, PushRejectedError)
     assert tree_of(repo) == start
     assert git(repo, "status", "--porcelain") == ""
     assert git(repo, "rev-parse", "origin/main^{tree}") == start
