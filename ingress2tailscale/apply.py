@@ -15,9 +15,7 @@ def commit_step(repo: GitRepo, plan: Plan, step: Step, run_id: str) -> str | Non
         return None
     refuse_errors(plan)
     changes = [c for c in plan.file_changes if c in step.changes]
-    subject = f"{plan.slice}: {step.name}: {step.reason}"
-    if len(subject) > 100:
-        subject = subject[:97] + "..."
+    subject = commit_subject(plan, step)
     body = "\n".join([step.reason, "", *(f"{c.op} {c.path}" for c in changes)])
     trailers = trailers_for(plan.slice, PHASE_OF_STEP.get(step.name, step.name), run_id)
     if step.name == "phase-2" and plan.facts.get("old_host"):
@@ -27,6 +25,19 @@ def commit_step(repo: GitRepo, plan: Plan, step: Step, run_id: str) -> str | Non
         return None
     repo.push()
     return repo.head()  # a rebase before the push gives the commit a new id
+
+
+def commit_subject(plan: Plan, step: Step) -> str:
+    """A short first line a reviewer can scan: what the step does to which object."""
+    facts = plan.facts
+    if step.name == "phase-1" and "new" in facts:
+        where = f" ({facts['fqdn']})" if "fqdn" in facts else ""
+        return f"{plan.slice}: phase 1: add {facts['new']}{where}"
+    if step.name == "phase-2" and "source" in facts:
+        return f"{plan.slice}: phase 2: retire {facts['source']}"
+    if step.name == "links":
+        return f"{plan.slice}: point consumers at the tailnet names"
+    return f"{plan.slice}: {step.name}"
 
 
 def refuse_errors(plan: Plan) -> None:

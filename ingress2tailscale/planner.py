@@ -11,7 +11,7 @@ from ingress2tailscale.consumers import plan_homepage
 from ingress2tailscale.errors import PlanError
 from ingress2tailscale.exposure import Exposure, derive_exposure, new_object_ref
 from ingress2tailscale.inventory import Inventory, RepoTree, build_inventory
-from ingress2tailscale.model import PHASE_STEPS, Notice, Plan, RemoteChange, Step
+from ingress2tailscale.model import PHASE_STEPS, Notice, Plan, RemoteChange, ResourceRef, Step
 from ingress2tailscale.phases import plan_phase1, plan_phase2
 from ingress2tailscale.workspace import Workspace
 
@@ -69,11 +69,19 @@ def plan_slice(
 
 
 def _facts(config: MigrationConfig, inventory: Inventory, name: str) -> dict[str, str]:
-    """What the slice's commits record for later runs: the host phase 2 takes away."""
-    if name not in config.service_slices():
+    """What the slice's commits say: the old object, the tailnet name, and the host phase 2
+    takes away (recorded for the links of later runs)."""
+    spec = config.service_slices().get(name)
+    if spec is None:
         return {}
-    old = known_old_hosts(config, inventory).get(name)
-    return {"old_host": old} if old else {}
+    facts = {"source": str(ResourceRef(spec.source.kind, spec.source.namespace, spec.source.name))}
+    facts["new"] = str(new_object_ref(config, name))
+    if inventory.find(spec.source.kind, spec.source.namespace, spec.source.name) is not None:
+        exp = derive_exposure(config, inventory, name)
+        facts["fqdn"] = exp.fqdn
+        if exp.old_host:
+            facts["old_host"] = exp.old_host
+    return facts
 
 
 def plan_slices(

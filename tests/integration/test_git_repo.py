@@ -66,7 +66,10 @@ def test_a_remote_that_moved_on_is_rebased_onto_never_forced(tmp_path: Path) -> 
     commit = phase1(repo, config)
     assert commit == git(repo, "rev-parse", "origin/main")
     log = git(repo, "log", "--format=%s", "origin/main")
-    assert "colleague's change" in log and "pgadmin: phase-1" in log
+    assert (
+        "colleague's change" in log
+        and "pgadmin: phase 1: add Ingress pgadmin/pgadmin-tailnet" in log
+    )
 
 
 def test_a_conflicting_remote_stops_the_push_and_the_slice_rolls_back(tmp_path: Path) -> None:

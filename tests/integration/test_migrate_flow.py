@@ -142,4 +142,4 @@ def test_a_failed_phase_rolls_the_slice_back(prefect: None, tmp_path: Path) -> N
     assert git(repo, "status", "--porcelain") == ""
     assert git(repo, "rev-parse", "origin/main^{tree}") == start
     history = git(repo, "log", "--format=%s", "origin/main")
-    assert "phase-1" in history and "Revert" in history
+    assert "pgadmin: phase 1: add Ingress" in history and "Revert" in history
