@@ -29,6 +29,7 @@ from ingress2tailscale.doc_scan import (
 )
 from ingress2tailscale.errors import InventoryError
 from ingress2tailscale.model import Document, ResourceRef
+from ingress2tailscale.namespaces import FLUX_KUSTOMIZE_API, effective_namespaces, flux_target
 from ingress2tailscale.scan_cache import (
     Block,
     Ident,
@@ -90,10 +91,19 @@ class Inventory:
     """Every Kubernetes document of the tree, indexed by identity, file and kind."""
 
     def __init__(
-        self, tree: RepoTree, view: DocumentIndex, kustomize_namespaces: dict[str, str]
+        self,
+        tree: RepoTree,
+        view: DocumentIndex,
+        kustomize_namespaces: dict[str, str],
+        direct_namespaces: dict[str, str] | None = None,
+        flux_targets: dict[str, str] | None = None,
     ) -> None:
         self.tree = tree
-        self.kustomize_namespaces = kustomize_namespaces
+        self.kustomize_namespaces = kustomize_namespaces  # folder -> namespace forced on it
+        self.direct_namespaces = (
+            kustomize_namespaces if direct_namespaces is None else direct_namespaces
+        )
+        self.flux_targets = flux_targets or {}  # Flux Kustomization path -> targetNamespace
         self._view = view
 
     @property
@@ -133,14 +143,21 @@ class Inventory:
     def with_changes(self, changes: Mapping[str, str | None]) -> Inventory:
         """The inventory once `changes` are applied: only the changed files are scanned again."""
         tree = self.tree.with_changes(changes)
-        namespaces = dict(self.kustomize_namespaces)
+        direct = dict(self.direct_namespaces)
         for path, text in changes.items():
             forced = forced_namespace(path, text or "")
             if forced:
-                namespaces[_folder(path)] = forced
+                direct[_folder(path)] = forced
             elif _is_kustomization(path):
-                namespaces.pop(_folder(path), None)
-        if namespaces != self.kustomize_namespaces:
+                direct.pop(_folder(path), None)
+        folders = {_folder(p) for p in changes} | set(self.kustomize_namespaces)
+        namespaces = effective_namespaces(direct, folders, tree.read, self.flux_targets)
+        touches_flux = any(FLUX_KUSTOMIZE_API in (t or "") for t in changes.values())
+        if (
+            direct != self.direct_namespaces
+            or touches_flux
+            or not _same_scope(namespaces, self.kustomize_namespaces)
+        ):
             return build_inventory(tree)  # a folder's namespace changed: rescope everything
         added = {
             path: _scanned(path, text)
@@ -148,8 +165,9 @@ class Inventory:
             if text is not None and _is_yaml_path(path)
         }
         texts = {path: scanned.text for path, scanned in added.items()}
+        namespaces = self.kustomize_namespaces
         view = self._view.replaced(set(changes), texts, _rows_of(added, namespaces))
-        return Inventory(tree, view, namespaces)
+        return Inventory(tree, view, namespaces, self.direct_namespaces, self.flux_targets)
 
 
 _VIEWS: dict[Path, tuple[Block | dict[str, ScannedFile], DocumentIndex]] = {}
@@ -171,10 +189,39 @@ def build_inventory(tree: RepoTree) -> Inventory:
         files = _scan_files(tree, cache) if block is None else {}
     if block is not None:  # the repo is as the cache last saw it: no file is looked at
         forced = block.forced_namespaces()
-        namespaces = {_folder(path): ns for path, ns in forced.items()}
-        return Inventory(tree, _view_of(tree, block, namespaces), namespaces)
-    namespaces = {_folder(path): f.namespace for path, f in files.items() if f.namespace}
-    return Inventory(tree, _view_of(tree, files, namespaces), namespaces)
+        found: Block | dict[str, ScannedFile] = block
+        paths: Iterable[str] = block.paths
+    else:
+        forced = {path: f.namespace for path, f in files.items() if f.namespace}
+        found, paths = files, files.keys()
+    direct = {_folder(path): ns for path, ns in forced.items()}
+    folders = {_folder(p) for p in paths}
+    namespaces = effective_namespaces(direct, folders, tree.read)
+    view = _view_of(tree, found, namespaces)
+    flux = _flux_targets(view)
+    if flux:  # Flux's targetNamespace wins over the kustomizations' namespaces
+        namespaces = effective_namespaces(direct, folders, tree.read, flux)
+        view = _fresh_view(found, namespaces)
+    return Inventory(tree, view, namespaces, direct, flux)
+
+
+def _flux_targets(view: DocumentIndex) -> dict[str, str]:
+    """Path -> targetNamespace of the repo's Flux Kustomizations that set one."""
+    found = {}
+    for row in view.of_kind("Kustomization"):
+        if not row[6].startswith(FLUX_KUSTOMIZE_API):
+            continue
+        target = flux_target(view.document(row).body)
+        if target is not None:
+            found[target[0]] = target[1]
+    return found
+
+
+def _same_scope(now: Mapping[str, str], before: Mapping[str, str]) -> bool:
+    """The folders that had a forced namespace still have the same one."""
+    return all(now.get(folder) == ns for folder, ns in before.items()) and all(
+        before.get(folder) == ns for folder, ns in now.items()
+    )
 
 
 def _view_of(
@@ -186,10 +233,7 @@ def _view_of(
         last = _VIEWS.get(tree.root)
     if last is not None and last[0] == files:
         return last[1]
-    if isinstance(files, Block):
-        view = DocumentIndex(_block_rows(files, ns), files.text)
-    else:
-        view = DocumentIndex(_rows_of(files, ns), _texts_of(files))
+    view = _fresh_view(files, ns)
     if not tree.overrides:
         with _VIEWS_LOCK:
             _VIEWS.pop(tree.root, None)
@@ -197,6 +241,12 @@ def _view_of(
             while len(_VIEWS) > MAX_VIEWS:
                 _VIEWS.pop(next(iter(_VIEWS)))
     return view
+
+
+def _fresh_view(files: Block | dict[str, ScannedFile], ns: Mapping[str, str]) -> DocumentIndex:
+    if isinstance(files, Block):
+        return DocumentIndex(_block_rows(files, ns), files.text)
+    return DocumentIndex(_rows_of(files, ns), _texts_of(files))
 
 
 def _texts_of(files: Mapping[str, ScannedFile]) -> Callable[[str], str]:
