@@ -65,8 +65,7 @@ def derive_exposure(config: MigrationConfig, inventory: Inventory, name: str) ->
 
 
 def _same_name_elsewhere(inventory: Inventory, ref: ResourceRef) -> str:
-    """A hint when the name exists under another namespace (one set by a parent kustomization
-    or a Flux targetNamespace is not seen: only a folder's own kustomization is read)."""
+    """A hint when the name exists under another namespace than the one configured."""
     found = [d for d in inventory.of_kind(ref.kind) if d.name == ref.name]
     if not found:
         return ""
