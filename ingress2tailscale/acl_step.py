@@ -11,7 +11,7 @@ from typing import Any
 
 from ingress2tailscale.config import MigrationConfig, PolicyConfig
 from ingress2tailscale.errors import ConfigError, PreconditionFailedError, TailscaleError
-from ingress2tailscale.git_repo import commit_file, trailers_for
+from ingress2tailscale.git_repo import commit_file, read_exact, trailers_for
 from ingress2tailscale.model import RemoteChange, Step
 from ingress2tailscale.policy import PolicyEdit, diff_policy, edit_policy
 from ingress2tailscale.tailscale_api import TailscaleClient, TestFailure
@@ -171,7 +171,7 @@ def _edit_file(policy: PolicyConfig) -> tuple[Path, PolicyEdit]:
     if policy.path is None:
         raise ConfigError("tailscale.policy.path is required when tailscale.policy.source is file")
     try:
-        text = policy.path.read_text(encoding="utf-8")
+        text = read_exact(policy.path)
     except OSError as exc:
         raise ConfigError(
             f"{policy.path}: cannot read the policy file (tailscale.policy.path): {exc.strerror}"

@@ -283,16 +283,38 @@ def commit_file(
     """Write `change` (before, after) over `path` and, in a git work tree, commit that file alone.
 
     Returns the new commit's sha, or None when the file is not in a git repo (written only).
-    Other staged or untracked files of that repo are left out of the commit."""
+    Other staged or untracked files of that repo are left out of the commit; the file itself
+    must have no uncommitted change (it would go into our commit). Line endings are kept."""
     before, after = change
-    if path.read_text(encoding="utf-8") != before:
+    if read_exact(path) != before:
         raise PlanError(f"{path} changed while it was being edited; run again")
     repo = repo_containing(path)
-    path.write_text(after, encoding="utf-8")
+    relative = path.resolve().relative_to(repo.path).as_posix() if repo else ""
+    if repo is not None and repo.repo.git.status("--porcelain", "--", relative).strip():
+        raise PlanError(
+            f"{path} has uncommitted changes (branch {repo.branch}): commit or stash them first, "
+            "so the migration's commit holds only its own edit"
+        )
+    write_exact(path, after)
     if repo is None:
         return None
-    relative = path.resolve().relative_to(repo.path).as_posix()
-    repo._git("add", "--", relative)
     lines = [subject, "", body, ""] + [f"{k}: {v}" for k, v in trailers.items()]
-    repo._git("commit", "-q", "-m", "\n".join(lines).strip() + "\n", "--", relative)
+    try:
+        repo._git("add", "--", relative)
+        repo._git("commit", "-q", "-m", "\n".join(lines).strip() + "\n", "--", relative)
+    except GitError:
+        repo._git("reset", "-q", "--", relative)
+        write_exact(path, before)  # a refused commit leaves the file as it was
+        raise
     return repo.head()
+
+
+def read_exact(path: Path) -> str:
+    """The file's text with its line endings as they are (CRLF stays CRLF)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return handle.read()
+
+
+def write_exact(path: Path, text: str) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(text)

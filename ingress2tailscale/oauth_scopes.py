@@ -12,7 +12,7 @@ from pathlib import Path
 from ingress2tailscale.apply_command import mask_secrets, run_apply
 from ingress2tailscale.config import MigrationConfig, OAuthClientConfig
 from ingress2tailscale.errors import ConfigError, TerraformError
-from ingress2tailscale.git_repo import commit_file, trailers_for
+from ingress2tailscale.git_repo import commit_file, read_exact, trailers_for
 from ingress2tailscale.model import Change, FileChange, RemoteChange, Step
 from ingress2tailscale.oauth_lookup import LiveClient, find_live_client
 from ingress2tailscale.tailscale_api import TailscaleClient
@@ -128,7 +128,7 @@ def read_terraform(oauth: OAuthClientConfig) -> TerraformFile | None:
         return None
     path = oauth.terraform
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_exact(path)
     except OSError as exc:
         raise ConfigError(
             f"{path}: cannot read the Terraform file (tailscale.oauth_client.terraform): "
@@ -179,7 +179,7 @@ def _make_live(
 ) -> str:
     """Bring the live client in line: the configured apply command, or the keys API."""
     if oauth.apply:
-        cwd = config.source_path.parent if config.source_path.is_absolute() else Path.cwd()
+        cwd = config.source_path.resolve().parent  # paths in the config are relative to it
         run_apply(oauth.apply, cwd=cwd, environ=environ, timeout=timeout)
         return f"ran `{mask_secrets(oauth.apply, environ)}`"
     if oauth.terraform is not None:

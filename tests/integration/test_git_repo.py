@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from ingress2tailscale.config import load_config
-from ingress2tailscale.errors import GitError, PushRejectedError
-from ingress2tailscale.git_repo import GitRepo
+from ingress2tailscale.errors import GitError, PlanError, PushRejectedError
+from ingress2tailscale.git_repo import GitRepo, commit_file
 from ingress2tailscale.repo_steps import apply_repo_step
 from tests.conftest import git, make_gitops_repo, write_config
 
@@ -92,3 +92,48 @@ def test_a_conflicting_remote_stops_the_push_and_the_slice_rolls_back(tmp_path: 
     assert git(repo, "rev-parse", "HEAD") == git(repo, "rev-parse", "origin/main")
     assert git(repo, "rev-parse", "HEAD^{tree}") != start  # the colleague's work is kept
     assert not (repo / INGRESS).exists()
+
+
+def infra_repo(tmp_path: Path, text: str) -> Path:
+    folder = tmp_path / "infra"
+    folder.mkdir()
+    path = folder / "oauth.tf"
+    path.write_bytes(text.encode())
+    git(folder, "init", "-q", "-b", "main")
+    git(folder, "config", "user.name", "Operator")
+    git(folder, "config", "user.email", "operator@example.test")
+    git(folder, "add", "-A")
+    git(folder, "commit", "-qm", "infra")
+    return path
+
+
+CRLF_TF = 'resource "x" "y" {\r\n  scopes = ["a"]\r\n}\r\n'
+
+
+def test_commit_file_keeps_line_endings_and_commits_only_its_edit(tmp_path: Path) -> None:
+    path = infra_repo(tmp_path, CRLF_TF)
+    after = CRLF_TF.replace('["a"]', '["a", "b"]')
+    commit_file(path, (CRLF_TF, after), "add b", "", {"Migration-Slice": "db"})
+    assert path.read_bytes() == after.encode()
+    stat = git(path.parent, "show", "--numstat", "--format=", "HEAD")
+    assert stat.split()[:2] == ["1", "1"]
+
+
+def test_commit_file_refuses_a_file_with_uncommitted_work(tmp_path: Path) -> None:
+    path = infra_repo(tmp_path, CRLF_TF)
+    work = CRLF_TF + "# the operator's unfinished edit\r\n"
+    path.write_bytes(work.encode())
+    with pytest.raises(PlanError, match=r"uncommitted changes \(branch main\)"):
+        commit_file(path, (work, work.replace('["a"]', '["a", "b"]')), "s", "", {})
+    assert path.read_bytes() == work.encode()
+
+
+def test_commit_file_restores_the_file_when_the_commit_is_refused(tmp_path: Path) -> None:
+    path = infra_repo(tmp_path, CRLF_TF)
+    hook = path.parent / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\nexit 1\n")
+    hook.chmod(0o755)
+    with pytest.raises(GitError):
+        commit_file(path, (CRLF_TF, CRLF_TF.replace('["a"]', '["b"]')), "s", "", {})
+    assert path.read_bytes() == CRLF_TF.encode()
+    assert git(path.parent, "status", "--porcelain") == ""
