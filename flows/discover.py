@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.repo.is_dir():
         raise InventoryError(f"{args.repo}: no such folder (--repo is a local clone of the repo)")
     proposal = propose_config(read_inventory(args.repo), tag=args.tag)
-    sys.stdout.write(render_proposal(proposal, os.path.normpath(args.repo), args.tailnet))
+    # absolute: the proposal is printed, and where it will be saved is not known here
+    sys.stdout.write(render_proposal(proposal, str(args.repo.resolve()), args.tailnet))
     return 0
 
 
@@ -123,7 +123,7 @@ def _flow(items: dict[str, Any] | list[Any]) -> CommentedMap | CommentedSeq:
 def _gitops(repo: str, flux: FluxTarget | None) -> CommentedMap:
     gitops = CommentedMap()
     gitops["path"] = scalar(repo)
-    eol_comment(gitops, "path", "paths in this file are relative to this file's folder")
+    eol_comment(gitops, "path", "a relative path here is relative to this file's folder")
     gitops["branch"] = scalar(flux.branch if flux and flux.branch else "main")
     if not (flux and flux.branch):
         eol_comment(gitops, "branch", "TODO check: the branch Flux follows")

@@ -12,7 +12,7 @@ from pathlib import Path
 from flows.cli import run_cli
 from ingress2tailscale.apply import refuse_errors
 from ingress2tailscale.config import MigrationConfig, load_config
-from ingress2tailscale.errors import ConfigError, CredentialsError, PlanError
+from ingress2tailscale.errors import ConfigError, CredentialsError, PlanError, TailscaleAuthError
 from ingress2tailscale.inventory import RepoTree
 from ingress2tailscale.planner import PHASES, check_slice_name, plan_slices
 from ingress2tailscale.prereq import make_client, plan_prereq
@@ -118,6 +118,18 @@ def _preflight(config: MigrationConfig, names: list[str], args: argparse.Namespa
                     "the tailnet steps need credentials: set TS_API_KEY, or TS_OAUTH_CLIENT_ID "
                     "and TS_OAUTH_CLIENT_SECRET (or run --phase 1 / --phase 2 for repo changes)"
                 )
+            _try_credentials(config, client)
+
+
+def _try_credentials(config: MigrationConfig, client: TailscaleClient) -> None:
+    """One read the run needs anyway: refused credentials stop it before anything changes."""
+    try:
+        if config.tailscale.policy is not None:
+            client.get_policy()
+        else:
+            client.get_settings()
+    except TailscaleAuthError as exc:
+        raise CredentialsError(f"the Tailscale API refused the credentials: {exc}") from exc
 
 
 if __name__ == "__main__":

@@ -74,13 +74,14 @@ def test_discover_proposes_the_seed_migration_and_migrate_plans_it(tmp_path: Pat
     assert plan.returncode == 0, plan.stderr
 
 
-def test_a_relative_repo_path_is_written_relative_to_where_discover_ran(tmp_path: Path) -> None:
+def test_a_relative_repo_path_works_wherever_the_proposal_is_saved(tmp_path: Path) -> None:
     repo = copy_repo(tmp_path)
     done = run_flow("flows.discover", "--repo", repo.name, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert f"path: {repo.name}  # paths in this file are relative" in done.stdout
-    (tmp_path / "proposed.yaml").write_text(done.stdout, encoding="utf-8")
-    assert load_config(tmp_path / "proposed.yaml").gitops.path == repo.resolve()
+    assert f"path: {repo.resolve()}  # a relative path here is relative" in done.stdout
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "proposed.yaml").write_text(done.stdout, encoding="utf-8")
+    assert load_config(tmp_path / "config" / "proposed.yaml").gitops.path == repo.resolve()
 
 
 def test_a_missing_repo_exits_2_naming_the_path(tmp_path: Path) -> None:
