@@ -5,6 +5,7 @@ Importing this module imports Prefect; the command line does so only for real ru
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -13,6 +14,10 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# our own log lines (the apply command's output, policy retries) go to the flow run's log too
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ingress2tailscale")
+# lines logged by helper threads (the apply command's output) reach the terminal, not the API
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -201,11 +206,42 @@ def run_migration(config: MigrationConfig, names: list[str], args: Namespace) ->
     """The command line's real run: one flow run; exit 0 done, 1 failed and rolled back."""
     for name in ("prefect.flow_runs", "prefect.task_runs"):
         logging.getLogger(name).addFilter(_QuietExpectedErrors())
+    _show_our_log_lines()
     if args.rollback:
-        rollback(slice=args.slice, config=str(config.source_path))
+        made = rollback(slice=args.slice, config=str(config.source_path))
+        print(f"rolled back {args.slice}: {len(made)} revert commit(s)")
         return 0
     mode = "none" if args.yes else "prompt"
     if mode == "prompt" and args.phase == "all" and not sys.stdin.isatty():
         raise MigrationError("phase 2 needs approval: run from a terminal, or pass --yes")
-    migrate(slice=args.slice, phase=args.phase, config=str(config.source_path), approval_mode=mode)
+    done = migrate(
+        slice=args.slice, phase=args.phase, config=str(config.source_path), approval_mode=mode
+    )
+    if args.output == "json":
+        print(json.dumps(done if args.slice == "all" else done[0], indent=2))
+    else:
+        print("\n".join(render_outcome(outcome) for outcome in done))
     return 0
+
+
+def _show_our_log_lines() -> None:
+    """Prefect sends our loggers to the flow run's log (the UI); the terminal shows them too."""
+    ours = logging.getLogger("ingress2tailscale")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    ours.addHandler(handler)
+    ours.propagate = False  # Prefect's console handler would print warnings twice
+    # Prefect resets the level of the logger it was given; our modules' own loggers keep theirs
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("ingress2tailscale."):
+            logging.getLogger(name).setLevel(logging.INFO)
+
+
+def render_outcome(outcome: dict[str, Any]) -> str:
+    """What a run did, step by step, like the plan's text."""
+    lines = [f"Slice {outcome['slice']} (phase {outcome['phase']}): done"]
+    for step in outcome["steps"]:
+        mark = {"change": "~", "none": "=", "unknown": "?"}.get(step["action"], " ")
+        commit = f" [{step['commit'][:12]}]" if step.get("commit") else ""
+        lines.append(f"  {mark} {step['name']:<13} {step['action']:<7} {step['reason']}{commit}")
+    return "\n".join(lines)

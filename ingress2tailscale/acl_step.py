@@ -23,7 +23,7 @@ API_SOURCE = "the tailnet policy"  # how errors name the policy read from the AP
 API_DIFF_PATH = "policy.hujson"
 NOT_CONFIGURED = "no tailscale.policy in the config: the tailnet policy is left as it is"
 ALREADY = "the policy already has the configured tag owners, access rules and tests"
-RECORDED = "rollback re-posts the previous policy under If-Match"
+RECORDED = "the previous policy text is kept, to post back under If-Match if needed"
 
 log = logging.getLogger(__name__)
 
