@@ -27,15 +27,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m flows.migrate",
         description="Move a service (a slice) from Traefik/MetalLB onto the tailnet.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=(
+            "Tailscale credentials come from TS_API_KEY, or TS_OAUTH_CLIENT_ID and "
+            "TS_OAUTH_CLIENT_SECRET. Exit codes: 0 done (or nothing to do), 1 the migration "
+            "failed and the slice was rolled back, 2 invalid input and nothing was changed."
+        ),
     )
     parser.add_argument("--slice", required=True, help="a slice of the config, or 'all'")
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    parser.add_argument("--phase", choices=PHASES, default="all")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="the config file")
+    parser.add_argument(
+        "--phase",
+        choices=PHASES,
+        default="all",
+        help="prereq: only the tailnet steps; 1: add the tailnet exposure; 2: retire the old one",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     parser.add_argument("--rollback", action="store_true", help="revert the slice's commits")
     parser.add_argument("--yes", action="store_true", help="no approval prompt before phase 2")
     parser.add_argument("--sandbox", action="store_true", help="(not available yet)")
-    parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--output", choices=("text", "json"), default="text", help="how to print the plan/result"
+    )
     return parser.parse_args(argv)
 
 

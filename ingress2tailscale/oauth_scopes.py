@@ -99,7 +99,15 @@ def apply_oauth_scopes(
     tf = found.tf
     done = [commit_terraform(tf, run_id, slice_name)] if tf and tf.edit.added else []
     env = os.environ if environ is None else environ
-    done.append(_make_live(config, client, oauth, found.live, env, timeout))
+    try:
+        done.append(_make_live(config, client, oauth, found.live, env, timeout))
+    except TerraformError as exc:
+        if not done:
+            raise
+        raise TerraformError(
+            f"{exc}\n{done[0]}, but it is not applied yet: fix the apply and run the step "
+            "again (it finds the file done and only applies), or revert that commit"
+        ) from exc
     after = _look(client, oauth)
     if after.lacking:
         raise TerraformError(

@@ -77,4 +77,4 @@ def _checked(name: str, plan: Callable[[], Step]) -> Step:
 
 
 def _join(step: Step) -> str:
-    return f"{step.reason}: {NO_CREDENTIALS}"
+    return f"{step.reason} ({NO_CREDENTIALS})"

@@ -21,7 +21,8 @@ def plan_tailnet_https(client: TailscaleClient, want: bool = True) -> Step:
     return Step(
         STEP_NAME,
         "change",
-        "HTTPS certificates are off; Tailscale Ingresses need them to serve HTTPS",
+        "HTTPS certificates read as off (a credential without networking_settings:read sees "
+        "them off too); Tailscale Ingresses need them to serve HTTPS",
         (ENABLE_HTTPS,),
     )
 

@@ -154,8 +154,12 @@ def _string(raw: str, where: str) -> str:
 
 
 def _optional_string(attribute: Any) -> str | None:
+    """A plain quoted string's value; None for anything else (heredoc, interpolation), which
+    cannot be compared with what the API reports."""
     raw = attribute.value if attribute is not None else None
-    return raw[1:-1] if isinstance(raw, str) and PLAIN_STRING.match(raw) else raw
+    if isinstance(raw, str) and PLAIN_STRING.match(raw) and "${" not in raw and "\\" not in raw:
+        return raw[1:-1]
+    return None
 
 
 def _strings(attribute: Any) -> tuple[str, ...]:
