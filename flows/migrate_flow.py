@@ -150,8 +150,10 @@ def _repo_steps(
     if name in cfg.service_slices():
         if phase in ("1", "all"):
             rows.append(_checked(repo, phase1(cfg, repo, name, run_id)))
-        if phase == "all" and not _approved(name, mode):
-            rows.append({"name": "phase-2", "action": "none", "reason": "not approved"})
+        approved, comment = _approval(name, mode) if phase == "all" else (True, "")
+        if not approved:
+            why = f"not approved: {comment}" if comment else "not approved"
+            rows.append({"name": "phase-2", "action": "none", "reason": why})
             return rows
         if phase in ("2", "all"):
             rows.append(_checked(repo, phase2(cfg, repo, name, run_id)))
@@ -179,15 +181,16 @@ def _checked(repo: GitRepo, result: StepResult) -> dict[str, Any]:
     return {**_step_row(result.step), "commit": result.commit}
 
 
-def _approved(name: str, mode: str) -> bool:
+def _approval(name: str, mode: str) -> tuple[bool, str]:
+    """Whether phase 2 may run, and the approver's comment."""
     if mode == "none":
-        return True
+        return True, ""
     if mode == "prompt":
         answer = input(f"Phase 1 of slice {name} is in place. Apply phase 2? [y/N] ")
-        return answer.strip().lower() in ("y", "yes")
+        return answer.strip().lower() in ("y", "yes"), ""
     reply = pause_flow_run(wait_for_input=Approval, timeout=APPROVAL_TIMEOUT_S)
     get_run_logger().info("phase 2 of %s approved=%s: %s", name, reply.approved, reply.comment)
-    return bool(reply.approved)
+    return bool(reply.approved), reply.comment
 
 
 def _step_row(step: Step) -> dict[str, Any]:

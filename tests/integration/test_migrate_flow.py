@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,3 +145,49 @@ def test_a_failed_phase_rolls_the_slice_back(prefect: None, tmp_path: Path) -> N
     assert git(repo, "rev-parse", "origin/main^{tree}") == start
     history = git(repo, "log", "--format=%s", "origin/main")
     assert "pgadmin: phase 1: add Ingress" in history and "Revert" in history
+
+
+@pytest.mark.parametrize("approved", [True, False], ids=["approved", "rejected"])
+def test_phase_2_waits_for_approval_from_the_ui_form(
+    approved: bool,
+    prefect: None,
+    tmp_path: Path,
+    tf_path: Path,
+    seeded: TailnetState,
+    tailnet_emulator: TailnetEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between the phases the run pauses; the Resume form's answer decides (DESIGN.md §2.4)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState
+    from prefect.client.schemas.filters import FlowRunFilterStateName as ByName
+    from prefect.flow_runs import resume_flow_run
+
+    from flows.migrate_flow import migrate
+
+    monkeypatch.setenv("TS_OAUTH_CLIENT_ID", TEST_CLIENT_ID)
+    monkeypatch.setenv("TS_OAUTH_CLIENT_SECRET", TEST_CLIENT_SECRET)
+    repo = make_gitops_repo(tmp_path)
+    config = flow_config(tmp_path, repo, tailnet_emulator.url, tf_path)
+    results: list[list[dict[str, object]]] = []
+
+    def run() -> None:
+        results.append(migrate(slice="grafana", phase="all", config=str(config)))
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    paused = FlowRunFilter(state=FlowRunFilterState(name=ByName(any_=["Paused"])))
+    deadline = time.monotonic() + 120
+    with get_client(sync_client=True) as client:
+        while not (found := client.read_flow_runs(flow_run_filter=paused)):
+            assert time.monotonic() < deadline, "the run never paused for approval"
+            time.sleep(0.5)
+        assert (repo / "apps/monitoring/ingress-grafana.yaml").exists()  # phase 2 not yet
+        resume_flow_run(found[0].id, run_input={"approved": approved, "comment": "by ops"})
+    runner.join(timeout=120)
+    assert not runner.is_alive()
+    steps = {s["name"]: s for s in results[-1][0]["steps"]}  # type: ignore[index]
+    assert steps["phase-2"]["action"] == ("change" if approved else "none")
+    assert approved or steps["phase-2"]["reason"] == "not approved: by ops"
+    assert (repo / "apps/monitoring/ingress-grafana.yaml").exists() is not approved
+    assert (repo / "apps/monitoring/tailnet-ingress.yaml").exists()  # phase 1 stays either way
