@@ -42,10 +42,6 @@ class Exposure:
         kind = "Service" if self.spec.expose == "tcp" else "Ingress"
         return ResourceRef(kind, self.source.namespace, self.new_name)
 
-    @property
-    def folder(self) -> str:
-        return str(PurePosixPath(self.source.path).parent)
-
 
 def derive_exposure(config: MigrationConfig, inventory: Inventory, name: str) -> Exposure:
     spec = config.service_slices()[name]

@@ -341,10 +341,6 @@ def tls_secrets(ingress: Mapping[str, Any]) -> list[str]:
     return [t.get("secretName") for t in spec.get("tls") or [] if t.get("secretName")]
 
 
-def kustomization_resources(doc_body: Mapping[str, Any]) -> list[str]:
-    return [str(r) for r in doc_body.get("resources") or []]
-
-
 def iter_backends(ingress: Mapping[str, Any]) -> Iterable[tuple[str, int | str, str]]:
     """(service name, port number or name, path) of every backend of an Ingress."""
     spec = ingress.get("spec") or {}

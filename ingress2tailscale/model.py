@@ -19,7 +19,6 @@ Level = Literal["error", "warning", "info"]
 Action = Literal["none", "change", "unknown"]
 FileOp = Literal["create", "modify", "delete"]
 
-STEP_NAMES = ("oauth-scopes", "tailnet-https", "acl", "phase-1", "validate", "phase-2", "links")
 PHASE_STEPS: Mapping[str, tuple[str, ...]] = {
     "prereq": ("oauth-scopes", "tailnet-https", "acl"),
     "1": ("phase-1",),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ingress2tailscale.checks import check_files
@@ -11,7 +11,15 @@ from ingress2tailscale.consumers import plan_homepage
 from ingress2tailscale.errors import PlanError
 from ingress2tailscale.exposure import Exposure, derive_exposure, new_object_ref
 from ingress2tailscale.inventory import Inventory, RepoTree, build_inventory
-from ingress2tailscale.model import PHASE_STEPS, Notice, Plan, RemoteChange, ResourceRef, Step
+from ingress2tailscale.model import (
+    PHASE_STEPS,
+    FileChange,
+    Notice,
+    Plan,
+    RemoteChange,
+    ResourceRef,
+    Step,
+)
 from ingress2tailscale.phases import plan_phase1, plan_phase2
 from ingress2tailscale.workspace import Workspace
 
@@ -178,10 +186,13 @@ def _already_migrated(
 
 
 def _file_step(
-    name: str, inventory: Inventory, exp: Exposure, build: object
+    name: str,
+    inventory: Inventory,
+    exp: Exposure,
+    build: Callable[[Workspace, Exposure], list[Notice]],
 ) -> tuple[Step, list[Notice]]:
     ws = Workspace(inventory)
-    notices = build(ws, exp)  # type: ignore[operator]  # plan_phase1 / plan_phase2
+    notices = build(ws, exp)
     changes = ws.changes()
     notices += check_files(inventory.tree.root, ws.overrides(), inventory.tree.overrides)
     if not changes:
@@ -190,8 +201,6 @@ def _file_step(
 
 
 def _overrides_of(step: Step) -> dict[str, str | None]:
-    from ingress2tailscale.model import FileChange
-
     return {c.path: c.after for c in step.changes if isinstance(c, FileChange)}
 
 

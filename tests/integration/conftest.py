@@ -222,20 +222,23 @@ def environ() -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def client(config: MigrationConfig, environ: dict[str, str]) -> Iterator[TailscaleClient]:
-    made = prereq.make_client(config, environ, read_only=False)
+def _example_client(
+    config: MigrationConfig, environ: dict[str, str], read_only: bool
+) -> Iterator[TailscaleClient]:
+    made = prereq.make_client(config, environ, read_only=read_only)
     assert made is not None
     with made:
         yield made
+
+
+@pytest.fixture
+def client(config: MigrationConfig, environ: dict[str, str]) -> Iterator[TailscaleClient]:
+    yield from _example_client(config, environ, read_only=False)
 
 
 @pytest.fixture
 def read_only(config: MigrationConfig, environ: dict[str, str]) -> Iterator[TailscaleClient]:
-    made = prereq.make_client(config, environ, read_only=True)
-    assert made is not None
-    with made:
-        yield made
+    yield from _example_client(config, environ, read_only=True)
 
 
 def secrets_used() -> tuple[str, ...]:
