@@ -82,7 +82,7 @@ def parse_all(files: list[Path]) -> dict[str, float]:
 
 
 def clear_scan_cache(repo: Path) -> None:
-    from ingress2tailscale.scan_cache import scan_cache_path
+    from ingress2tailscale.repo.cache import scan_cache_path
 
     path = scan_cache_path(repo)
     if path is not None:
@@ -107,8 +107,8 @@ def run_worker(config_path: Path, name: str) -> int:
     """Inside the fresh interpreter: time imports, then inventory + plan; print one JSON line."""
     start = time.perf_counter()
     from ingress2tailscale.config import load_config
-    from ingress2tailscale.inventory import RepoTree, build_inventory
-    from ingress2tailscale.planner import plan_slice
+    from ingress2tailscale.plan.planner import plan_slice
+    from ingress2tailscale.repo.inventory import RepoTree, build_inventory
 
     imported = time.perf_counter()
     config = load_config(config_path)

@@ -1,6 +1,6 @@
 """`python -m flows.discover`: scan a GitOps repo and print a proposed config/migration.yaml.
 
-The proposal comes from `ingress2tailscale.discovery`; this module writes it as commented YAML
+The proposal comes from `ingress2tailscale.plan.discovery`; this module writes it as commented YAML
 with ruamel.yaml (names come from the repo: they are YAML scalars, never spliced into text).
 """
 
@@ -22,15 +22,15 @@ from ruamel.yaml.tokens import CommentToken
 
 from flows.cli import run_cli
 from ingress2tailscale.config import TAG
-from ingress2tailscale.discovery import (
+from ingress2tailscale.errors import ConfigError, InventoryError
+from ingress2tailscale.plan.discovery import (
     LINKS_SLICE,
     FluxTarget,
     Proposal,
     ProposedSlice,
     propose_config,
 )
-from ingress2tailscale.errors import ConfigError, InventoryError
-from ingress2tailscale.inventory import read_inventory
+from ingress2tailscale.repo.inventory import read_inventory
 
 DEFAULT_TAG = "tag:k8s"
 PLACEHOLDER_TAILNET = "example.ts.net"

@@ -10,15 +10,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from flows.cli import run_cli
-from ingress2tailscale.apply import refuse_errors
+from ingress2tailscale.adapters.tailscale_api import TailscaleClient
 from ingress2tailscale.config import MigrationConfig, load_config
 from ingress2tailscale.errors import ConfigError, CredentialsError, PlanError, TailscaleAuthError
-from ingress2tailscale.inventory import RepoTree
-from ingress2tailscale.planner import PHASES, check_slice_name, plan_slices
-from ingress2tailscale.prereq import make_client, plan_prereq
-from ingress2tailscale.repo_steps import open_repo, recorded_old_hosts
+from ingress2tailscale.model import PHASES
+from ingress2tailscale.plan.planner import check_slice_name, plan_slices
+from ingress2tailscale.repo.inventory import RepoTree
 from ingress2tailscale.report import plans_to_json, render_text
-from ingress2tailscale.tailscale_api import TailscaleClient
+from ingress2tailscale.steps.commit import refuse_errors
+from ingress2tailscale.steps.prereq import make_client, plan_prereq
+from ingress2tailscale.steps.repo import open_repo, recorded_old_hosts
 
 DEFAULT_CONFIG = Path("config/migration.yaml")
 

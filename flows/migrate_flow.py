@@ -25,13 +25,18 @@ from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 
+from ingress2tailscale.adapters.git_repo import GitRepo
 from ingress2tailscale.config import MigrationConfig, load_config
-from ingress2tailscale.errors import CredentialsError, ExternalError, MigrationError
-from ingress2tailscale.git_repo import GitRepo
+from ingress2tailscale.errors import (
+    CredentialsError,
+    MigrationError,
+    SliceFailedError,
+    ValidationFailedError,
+)
 from ingress2tailscale.model import Step
-from ingress2tailscale.prereq import make_client
-from ingress2tailscale.repo_steps import Check, StepResult, open_repo
 from ingress2tailscale.report import render_markdown
+from ingress2tailscale.steps.prereq import make_client
+from ingress2tailscale.steps.repo import Check, StepResult, open_repo
 from tasks.acl import acl
 from tasks.git import revert_slice, rollback_run
 from tasks.links import links
@@ -49,14 +54,6 @@ class Approval(RunInput):
 
     approved: bool
     comment: str = ""
-
-
-class ValidationFailedError(ExternalError):
-    """A check after a step failed; the slice is rolled back."""
-
-
-class SliceFailedError(ExternalError):
-    """A slice failed part-way and was rolled back (exit code 1)."""
 
 
 class _QuietExpectedErrors(logging.Filter):

@@ -20,9 +20,9 @@ from pydantic import (
     model_validator,
 )
 
-from ingress2tailscale.errors import ConfigError
+from ingress2tailscale.errors import ConfigError, describe_yaml_error
+from ingress2tailscale.kinds import HOMEPAGE_HOSTS_ENV, HOMEPAGE_SERVICES_KEY, is_dns_label
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 TAG = re.compile(r"^tag:[A-Za-z0-9][-A-Za-z0-9_]*$")
 LINKS_KEY = "consumers"
 SHELL_OPERATORS = {"|", "||", "&&", "&", ";", ">", ">>", "<", "2>", "2>&1"}
@@ -150,7 +150,7 @@ class ServiceSlice(_Strict):
     @field_validator("hostname")
     @classmethod
     def _hostname_is_label(cls, value: str | None) -> str | None:
-        if value is not None and not DNS_LABEL.match(value):
+        if value is not None and not is_dns_label(value):
             raise ValueError(
                 f"{value!r} is not a DNS label (lowercase letters, digits and '-', at most 63)"
             )
@@ -180,8 +180,8 @@ class HomepageConsumer(_Strict):
     namespace: str
     configmap: str
     deployment: str
-    key: str = "services.yaml"
-    env: str = "HOMEPAGE_ALLOWED_HOSTS"
+    key: str = HOMEPAGE_SERVICES_KEY
+    env: str = HOMEPAGE_HOSTS_ENV
 
 
 class Consumers(_Strict):
@@ -233,7 +233,7 @@ def load_config(path: Path) -> MigrationConfig:
         root = yaml.compose(text, Loader=yaml.CSafeLoader)
         data = yaml.load(text, Loader=yaml.CSafeLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from exc
+        raise ConfigError(f"{path}: {describe_yaml_error(exc)}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the config must be a YAML mapping with tailnet, gitops, slices")
     try:
@@ -316,11 +316,3 @@ def _child(node: yaml.Node | None, part: Any) -> yaml.Node | None:
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
         return node.value[part]  # type: ignore[no-any-return]  # PyYAML nodes are untyped
     return None
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    if mark is None:
-        return str(problem)
-    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"

@@ -6,6 +6,7 @@
     ├── InventoryError              GitOps repo content that cannot be read (file and line)
     ├── PlanError                   the plan cannot be built (unknown slice, missing `from` object…)
     ├── CheckError                  static checks failed on files the plan would write
+    ├── RepoLockedError             another run holds the repo's lock (pid and start named)
     └── ExternalError               exit 1: a system outside us failed; the slice was rolled back
         ├── TailscaleError          the Tailscale API (status code kept, never a secret)
         │   ├── TailscaleAuthError        401 / 403 (missing scope named when known)
@@ -13,10 +14,13 @@
         │   └── PreconditionFailedError   412 on a policy write (someone else changed it)
         ├── TerraformError          a Terraform file or the configured apply command
         ├── ClusterError            the Kubernetes API
-        └── GitError                the GitOps repo's git operations
-            └── PushRejectedError   the remote refused our push and a rebase did not fix it
+        ├── GitError                the GitOps repo's git operations
+        │   └── PushRejectedError   the remote refused our push and a rebase did not fix it
+        └── SliceFailedError        a slice failed part-way and was rolled back
+            └── ValidationFailedError   a check after a step failed
 
 Messages name the file, key or line and say what to do; they never contain a secret.
+`yaml_problem` is the one place a YAML parser's error becomes words.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ class PlanError(MigrationError):
 
 class CheckError(MigrationError):
     """Static checks failed on files the plan would write."""
+
+
+class RepoLockedError(MigrationError):
+    """Another run is changing the GitOps repo; this one changed nothing."""
 
 
 class ExternalError(MigrationError):
@@ -88,3 +96,40 @@ class GitError(ExternalError):
 
 class PushRejectedError(GitError):
     """The remote refused the push even after a rebase."""
+
+
+class SliceFailedError(ExternalError):
+    """A slice failed part-way and was rolled back (exit code 1)."""
+
+
+class ValidationFailedError(SliceFailedError):
+    """A check after a step failed; the slice is rolled back."""
+
+
+def yaml_problem(exc: BaseException, line_offset: int = 0) -> tuple[int | None, int, str]:
+    """(line, column, problem) of a YAML parser's error, lines counted from the file's start.
+
+    libyaml reports where it noticed the problem, often the line after the mistake; the line
+    where the unfinished construct started (its context) is named in the problem too.
+    """
+    mark = getattr(exc, "problem_mark", None)
+    text = str(getattr(exc, "problem", None) or exc)
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    if context:
+        where = ""
+        if context_mark is not None:
+            where = f" that starts at line {context_mark.line + 1 + line_offset}"
+            where += f", column {context_mark.column + 1}"
+        text += f" ({context}{where})"
+    if mark is None:
+        return None, 0, text
+    return mark.line + 1 + line_offset, mark.column + 1, text
+
+
+def describe_yaml_error(exc: BaseException, line_offset: int = 0) -> str:
+    """`line N, column M: not valid YAML: problem` for a YAML parser's error."""
+    line, column, text = yaml_problem(exc, line_offset)
+    if line is None:
+        return f"not valid YAML: {text}"
+    return f"line {line}, column {column}: not valid YAML: {text}"

@@ -13,18 +13,34 @@ from typing import Any, Literal
 
 import yaml
 
-from ingress2tailscale.errors import InventoryError
+from ingress2tailscale.errors import InventoryError, describe_yaml_error
 
 Level = Literal["error", "warning", "info"]
 Action = Literal["none", "change", "unknown"]
 FileOp = Literal["create", "modify", "delete"]
 
-PHASE_STEPS: Mapping[str, tuple[str, ...]] = {
-    "prereq": ("oauth-scopes", "tailnet-https", "acl"),
-    "1": ("phase-1",),
-    "2": ("phase-2",),
-    "links": ("links",),
+# The one phase vocabulary. `Phase` is what `--phase` takes; each repo step is run by one phase
+# (a links slice has a single step, which comes with phase 1) and its commit carries a
+# `Migration-Phase` trailer value of its own (`links` for the links step).
+Phase = Literal["prereq", "1", "2", "all"]
+PHASES: tuple[Phase, ...] = ("prereq", "1", "2", "all")
+PREREQ_STEPS = ("oauth-scopes", "tailnet-https", "acl")
+RepoStepName = Literal["phase-1", "phase-2", "links"]
+REPO_STEPS: Mapping[str, tuple[Phase, str]] = {  # step -> (the phase that runs it, its trailer)
+    "phase-1": ("1", "1"),
+    "phase-2": ("2", "2"),
+    "links": ("1", "links"),
 }
+
+
+def phase_of_step(step: str) -> Phase:
+    """The `--phase` that plans and applies a repo step."""
+    return REPO_STEPS[step][0]
+
+
+def trailer_phase(step: str) -> str:
+    """The `Migration-Phase` trailer value of a step's commit."""
+    return REPO_STEPS[step][1] if step in REPO_STEPS else step
 
 
 @dataclass(frozen=True, order=True)
@@ -69,7 +85,7 @@ class Document:
         try:
             data = yaml.load(self.text, Loader=yaml.CSafeLoader)
         except yaml.YAMLError as exc:
-            raise InventoryError(f"{self.path}: {yaml_problem(exc, self.line - 1)}") from exc
+            raise InventoryError(f"{self.path}: {describe_yaml_error(exc, self.line - 1)}") from exc
         if not isinstance(data, Mapping):
             raise InventoryError(f"{self.path}:{self.line}: a Kubernetes object must be a mapping")
         return data
@@ -210,25 +226,3 @@ def _terminated(lines: Any) -> Any:
             yield line
         else:
             yield line + "\n\\ No newline at end of file\n"
-
-
-def yaml_problem(exc: yaml.YAMLError, line_offset: int = 0) -> str:
-    """`line N, column M: problem` for a PyYAML error, counting lines from the file's start.
-
-    libyaml reports where it noticed the problem, often the line after the mistake; the line
-    where the unfinished construct started (its context) is named too.
-    """
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    context_mark = getattr(exc, "context_mark", None)
-    text = str(problem)
-    if context:
-        where = ""
-        if context_mark is not None:
-            where = f" that starts at line {context_mark.line + 1 + line_offset}"
-            where += f", column {context_mark.column + 1}"
-        text += f" ({context}{where})"
-    if mark is None:
-        return f"not valid YAML: {text}"
-    return f"line {mark.line + 1 + line_offset}, column {mark.column + 1}: not valid YAML: {text}"

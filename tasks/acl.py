@@ -3,9 +3,9 @@
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from ingress2tailscale.adapters.tailscale_api import TailscaleClient
 from ingress2tailscale.config import MigrationConfig
-from ingress2tailscale.prereq import AclOutcome, apply_acl
-from ingress2tailscale.tailscale_api import TailscaleClient
+from ingress2tailscale.steps.prereq import AclOutcome, apply_acl
 
 
 @task(name="acl", cache_policy=NO_CACHE, persist_result=False)

@@ -3,7 +3,7 @@
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from ingress2tailscale.git_repo import GitRepo
+from ingress2tailscale.adapters.git_repo import GitRepo
 
 
 @task(name="rollback-run", cache_policy=NO_CACHE, persist_result=False)

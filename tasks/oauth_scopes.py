@@ -3,10 +3,10 @@
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from ingress2tailscale.adapters.tailscale_api import TailscaleClient
 from ingress2tailscale.config import MigrationConfig
 from ingress2tailscale.model import Step
-from ingress2tailscale.prereq import apply_oauth_scopes
-from ingress2tailscale.tailscale_api import TailscaleClient
+from ingress2tailscale.steps.prereq import apply_oauth_scopes
 
 
 @task(name="oauth-scopes", cache_policy=NO_CACHE, persist_result=False)

@@ -3,9 +3,9 @@
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from ingress2tailscale.adapters.git_repo import GitRepo
 from ingress2tailscale.config import MigrationConfig
-from ingress2tailscale.git_repo import GitRepo
-from ingress2tailscale.repo_steps import StepResult, apply_repo_step
+from ingress2tailscale.steps.repo import StepResult, apply_repo_step
 
 
 @task(name="phase-2", cache_policy=NO_CACHE, persist_result=False)

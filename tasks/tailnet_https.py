@@ -3,9 +3,9 @@
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from ingress2tailscale.adapters.tailscale_api import TailscaleClient
 from ingress2tailscale.model import Step
-from ingress2tailscale.tailnet_https import apply_tailnet_https
-from ingress2tailscale.tailscale_api import TailscaleClient
+from ingress2tailscale.steps.tailnet_https import apply_tailnet_https
 
 
 @task(name="tailnet-https", cache_policy=NO_CACHE, persist_result=False)

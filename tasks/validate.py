@@ -3,8 +3,8 @@
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from ingress2tailscale.git_repo import GitRepo
-from ingress2tailscale.repo_steps import Check, StepResult, validate_static
+from ingress2tailscale.adapters.git_repo import GitRepo
+from ingress2tailscale.steps.repo import Check, StepResult, validate_static
 
 
 @task(name="validate", cache_policy=NO_CACHE, persist_result=False)

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ingress2tailscale.adapters.tailscale_api import Key, TailscaleClient, credentials_from_env
+from ingress2tailscale.edit.terraform import OAuthClientResource, find_oauth_client
 from ingress2tailscale.errors import ConfigError, CredentialsError, MigrationError
-from ingress2tailscale.tailscale_api import Key, TailscaleClient, credentials_from_env
-from ingress2tailscale.terraform import OAuthClientResource, find_oauth_client
 
 NO_CHANGES = "No changes. Your infrastructure matches the configuration."
 SUMMARY = "Apply complete! Resources: 0 added, {changed} changed, 0 destroyed."

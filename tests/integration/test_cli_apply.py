@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ingress2tailscale.adapters.git_repo import GitRepo
 from ingress2tailscale.config import load_config
-from ingress2tailscale.git_repo import GitRepo
-from ingress2tailscale.repo_steps import apply_repo_step
+from ingress2tailscale.steps.repo import apply_repo_step
 from tests.conftest import ROOT, git, make_gitops_repo, write_config
 from tests.integration.test_migrate_flow import REJECT_PHASE_2
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ingress2tailscale.sandbox.tailnet import TailnetEmulator, TailnetState
+from ingress2tailscale.sandbox.tailnet.emulator import TailnetEmulator, TailnetState
 from tests.conftest import ROOT, git, make_gitops_repo
 from tests.integration.conftest import OPERATOR_ID, TEST_CLIENT_ID, TEST_CLIENT_SECRET
 from tests.integration.test_migrate_flow import flow_config

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from ingress2tailscale.adapters.git_repo import GitRepo, commit_file
 from ingress2tailscale.config import load_config
 from ingress2tailscale.errors import GitError, PlanError, PushRejectedError
-from ingress2tailscale.git_repo import GitRepo, commit_file
-from ingress2tailscale.repo_steps import apply_repo_step
+from ingress2tailscale.steps.repo import apply_repo_step
 from tests.conftest import git, make_gitops_repo, write_config
 
 INGRESS = "apps/pgadmin/tailnet-ingress.yaml"

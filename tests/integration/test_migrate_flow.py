@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ingress2tailscale.errors import PushRejectedError
-from ingress2tailscale.sandbox.tailnet import TailnetEmulator, TailnetState
+from ingress2tailscale.sandbox.tailnet.emulator import TailnetEmulator, TailnetState
 from tests.conftest import git, make_gitops_repo, write_config
 from tests.integration.conftest import (
     OPERATOR_ID,
@@ -127,7 +127,8 @@ def test_a_slice_end_to_end_then_again_then_rolled_back(
 
 
 def test_a_failed_phase_rolls_the_slice_back(prefect: None, tmp_path: Path) -> None:
-    from flows.migrate_flow import SliceFailedError, migrate
+    from flows.migrate_flow import migrate
+    from ingress2tailscale.errors import SliceFailedError
 
     repo = make_gitops_repo(tmp_path)
     hook = tmp_path / "origin.git" / "hooks" / "pre-receive"

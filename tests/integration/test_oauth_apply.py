@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from ingress2tailscale import prereq
+from ingress2tailscale.adapters.tailscale_api import TailscaleClient
 from ingress2tailscale.errors import TerraformError
 from ingress2tailscale.sandbox import terraform_apply
-from ingress2tailscale.sandbox.tailnet import TailnetEmulator, TailnetState
-from ingress2tailscale.tailscale_api import TailscaleClient
+from ingress2tailscale.sandbox.tailnet.emulator import TailnetEmulator, TailnetState
+from ingress2tailscale.steps import prereq
 from tests.integration.conftest import (
     OPERATOR_ID,
     RESOURCE,

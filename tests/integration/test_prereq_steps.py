@@ -9,19 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from ingress2tailscale import prereq
+from ingress2tailscale.adapters.tailscale_api import TailscaleClient
 from ingress2tailscale.config import MigrationConfig
 from ingress2tailscale.errors import (
     ConfigError,
     PreconditionFailedError,
     TailscaleError,
 )
-from ingress2tailscale.inventory import RepoTree
 from ingress2tailscale.model import Step
-from ingress2tailscale.planner import plan_slice
-from ingress2tailscale.sandbox.tailnet import TailnetEmulator, TailnetState
-from ingress2tailscale.tailnet_https import apply_tailnet_https
-from ingress2tailscale.tailscale_api import TailscaleClient
+from ingress2tailscale.plan.planner import plan_slice
+from ingress2tailscale.repo.inventory import RepoTree
+from ingress2tailscale.sandbox.tailnet.emulator import TailnetEmulator, TailnetState
+from ingress2tailscale.steps import prereq
+from ingress2tailscale.steps.tailnet_https import apply_tailnet_https
 from tests.conftest import FIXTURE_REPO, git
 from tests.integration.conftest import (
     OPERATOR_ID,

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from ingress2tailscale.apply import commit_step
+from ingress2tailscale.adapters.git_repo import GitRepo
 from ingress2tailscale.config import load_config
-from ingress2tailscale.git_repo import GitRepo
-from ingress2tailscale.inventory import RepoTree
-from ingress2tailscale.planner import plan_slice
-from ingress2tailscale.repo_steps import apply_repo_step
+from ingress2tailscale.plan.planner import plan_slice
+from ingress2tailscale.repo.inventory import RepoTree
+from ingress2tailscale.steps.commit import commit_step
+from ingress2tailscale.steps.repo import apply_repo_step
 from tests.conftest import ROOT, git, make_gitops_repo, write_config
 
 GOLDEN = ROOT / "tests" / "golden" / "slices"

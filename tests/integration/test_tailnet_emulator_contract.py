@@ -16,7 +16,7 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from ingress2tailscale.sandbox.tailnet import TailnetEmulator, TailnetState
+from ingress2tailscale.sandbox.tailnet.emulator import TailnetEmulator, TailnetState
 from tests.integration.conftest import (
     POLICY,
     TEST_API_KEY,

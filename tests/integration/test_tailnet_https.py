@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from ingress2tailscale.adapters.tailscale_api import TailscaleClient
 from ingress2tailscale.errors import TailscaleAuthError, TailscaleError
 from ingress2tailscale.model import RemoteChange
-from ingress2tailscale.sandbox.tailnet import TailnetState
-from ingress2tailscale.tailnet_https import apply_tailnet_https, plan_tailnet_https
-from ingress2tailscale.tailscale_api import TailscaleClient
+from ingress2tailscale.sandbox.tailnet.emulator import TailnetState
+from ingress2tailscale.steps.tailnet_https import apply_tailnet_https, plan_tailnet_https
 from tests.integration.conftest import ClientFactory
 
 ENABLE = RemoteChange("tailscale", "patch-settings", {"httpsEnabled": True})

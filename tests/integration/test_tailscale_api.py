@@ -11,6 +11,13 @@ import time
 import pytest
 from pydantic import SecretStr
 
+from ingress2tailscale.adapters.tailscale_api import (
+    ApiKey,
+    OAuthClient,
+    RetryPolicy,
+    TailscaleClient,
+    credentials_from_env,
+)
 from ingress2tailscale.errors import (
     CredentialsError,
     PreconditionFailedError,
@@ -18,14 +25,7 @@ from ingress2tailscale.errors import (
     TailscaleError,
     TailscaleNotFoundError,
 )
-from ingress2tailscale.sandbox.tailnet import TailnetState
-from ingress2tailscale.tailscale_api import (
-    ApiKey,
-    OAuthClient,
-    RetryPolicy,
-    TailscaleClient,
-    credentials_from_env,
-)
+from ingress2tailscale.sandbox.tailnet.emulator import TailnetState
 from tests.integration.conftest import (
     POLICY,
     TEST_API_KEY,

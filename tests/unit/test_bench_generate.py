@@ -12,8 +12,8 @@ import pytest
 
 from bench.generate import commit_repo, generate_repo, write_config
 from ingress2tailscale.config import load_config
-from ingress2tailscale.inventory import Inventory, RepoTree, build_inventory
-from ingress2tailscale.planner import plan_slice
+from ingress2tailscale.plan.planner import plan_slice
+from ingress2tailscale.repo.inventory import Inventory, RepoTree, build_inventory
 from tests.conftest import ROOT, git
 
 APPS = 20

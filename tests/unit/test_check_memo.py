@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ingress2tailscale.checks import check_files
+from ingress2tailscale.checks.manifests import check_files
+from ingress2tailscale.checks.verdicts import CHECKS_STORE, verdict_store
 from ingress2tailscale.model import Notice
-from ingress2tailscale.verdicts import CHECKS_STORE, verdict_store
 
 SERVICE = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: web\n"
 SERVICE += "spec:\n  ports:\n    - port: 80\n"

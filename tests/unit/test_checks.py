@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingress2tailscale.checks import check_files
+from ingress2tailscale.checks.manifests import check_files
 from ingress2tailscale.model import Notice
 
 # The seed story's Service after the MetalLB annotations were removed by hand.

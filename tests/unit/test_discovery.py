@@ -9,10 +9,10 @@ import pytest
 
 from flows.discover import comment_text, render_proposal
 from ingress2tailscale.config import ServiceSlice, load_config
-from ingress2tailscale.discovery import Proposal, propose_config
-from ingress2tailscale.exposure import derive_exposure
-from ingress2tailscale.inventory import read_inventory
 from ingress2tailscale.model import ResourceRef
+from ingress2tailscale.plan.discovery import Proposal, propose_config
+from ingress2tailscale.plan.exposure import derive_exposure
+from ingress2tailscale.repo.inventory import read_inventory
 from tests.conftest import EXAMPLE_CONFIG, FIXTURE_REPO
 
 FORWARD_AUTH = """\

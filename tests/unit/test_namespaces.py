@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingress2tailscale.inventory import RepoTree, build_inventory
+from ingress2tailscale.repo.inventory import RepoTree, build_inventory
 
 INGRESS = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: web\n"
 NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from ingress2tailscale.edit.policy import PolicyEdit, diff_policy, edit_policy, parse_policy
 from ingress2tailscale.errors import ConfigError
-from ingress2tailscale.policy import PolicyEdit, diff_policy, edit_policy, parse_policy
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "policy"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ingress2tailscale.doc_scan import scan_file, walk_yaml
-from ingress2tailscale.inventory import RepoTree, build_inventory, scan_idents
-from ingress2tailscale.scan_cache import (
+from ingress2tailscale.repo.cache import (
     MAGIC,
     RACY_WINDOW_NS,
     ScanCache,
@@ -25,6 +23,8 @@ from ingress2tailscale.scan_cache import (
     seal,
     stat_key,
 )
+from ingress2tailscale.repo.inventory import RepoTree, build_inventory, scan_idents
+from ingress2tailscale.repo.scan import scan_file, walk_yaml
 from tests.conftest import FIXTURE_REPO, make_gitops_repo
 
 SERVICE = "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: web\n"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ingress2tailscale.edit.terraform import check_terraform_fmt, edit_scopes, find_oauth_client
 from ingress2tailscale.errors import ConfigError
-from ingress2tailscale.terraform import check_terraform_fmt, edit_scopes, find_oauth_client
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "terraform"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())

@@ -1,0 +1,6 @@
+"""The only importers of vendor clients: the Tailscale API (httpx), git (GitPython) and
+external commands. Each takes its client or target in its constructor; vendor faults become
+errors of `ingress2tailscale.errors` in one place per adapter.
+
+May import: `model`, `config`, `errors`, `kinds`, and `edit` only for pure text helpers.
+"""

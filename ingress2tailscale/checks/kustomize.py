@@ -1,0 +1,305 @@
+"""Checks of the kustomizations around planned files: listed resources exist, new manifests are
+listed, and `kubectl kustomize` builds each folder on a copy of the repo with the changes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ingress2tailscale.checks import schemas
+from ingress2tailscale.checks.verdicts import (
+    Probe,
+    probe_disk,
+    read_verdict,
+    verdict_store,
+    write_verdict,
+)
+from ingress2tailscale.kinds import KUSTOMIZATION_FILES, KUSTOMIZE_API_GROUP, YAML_SUFFIXES
+from ingress2tailscale.model import Notice
+
+REMOTE_PREFIXES = ("github.com/", "gitlab.com/", "bitbucket.org/", "git@", "git::", "ssh:")
+KUBECTL_TIMEOUT_S = 30
+KLOG_PREFIX = re.compile(r'^[EWIF]\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err=')
+
+
+def check_kustomizations(tree: PlannedTree) -> list[Notice]:
+    """Resources of the kustomizations above each changed file exist; new files are listed."""
+    notices: list[Notice] = []
+    for kpath in sorted({k for p in tree.changed for k in tree.kustomizations_above(p)}):
+        notices += _check_resources(tree, kpath)
+    for path, text in sorted(tree.changed.items()):
+        if (
+            text is not None
+            and is_yaml_path(path)
+            and posixpath.basename(path) not in KUSTOMIZATION_FILES
+        ):
+            notices += _check_listed(tree, path, text)
+    return notices
+
+
+def build_kustomizations(tree: PlannedTree, broken: set[str]) -> list[Notice]:
+    """`kubectl kustomize` each folder holding a changed file, on a copy with the changes; not
+    the folders holding a `broken` file, nor those with remote bases (they need the network)."""
+    kubectl = shutil.which("kubectl")
+    if not tree.changed or kubectl is None:
+        return []
+    nearest = {k for p in tree.changed for k in tree.kustomizations_above(p)[:1]}
+    kfiles = {k for k in nearest if not _remote_entries(tree, k) and not _holds(k, broken)}
+    if not kfiles:
+        return []
+    with tempfile.TemporaryDirectory(prefix="i2ts-kustomize-") as scratch:
+        copy = Path(scratch) / "repo"
+        tree.materialize(copy, kfiles)
+        return [n for k in sorted(kfiles) for n in _kustomize_verdict(tree, kubectl, copy, k)]
+
+
+def _kustomize_verdict(tree: PlannedTree, kubectl: str, copy: Path, kpath: str) -> list[Notice]:
+    """`kubectl kustomize` on one folder, or its verdict on the very same files from before.
+
+    The verdict is kept under the key of the folder's content (paths and bytes) and kubectl's
+    binary, so planning an unchanged repo again does not run kubectl again.
+    """
+    folder = copy / posixpath.dirname(kpath)
+    key = _content_key(kubectl, folder)
+    store = verdict_store(tree.root)
+    cached = read_verdict(store, key)
+    if cached is not None:
+        return cached
+    notices = _run_kustomize(kubectl, copy, kpath)
+    write_verdict(store, key, notices)
+    return notices
+
+
+def _content_key(kubectl: str, folder: Path) -> str:
+    digest = hashlib.sha256(kubectl.encode())
+    stat = os.stat(kubectl)
+    digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class PlannedTree:
+    """The repo as the plan would leave it: `changed` applied over the files under `root`."""
+
+    root: Path
+    changed: Mapping[str, str | None]
+    base: Mapping[str, str | None]
+
+    @cached_property
+    def loaded(self) -> dict[str, dict[str, Any]]:
+        """Kustomization files composed so far (each is read and composed once per check)."""
+        return {}
+
+    @cached_property
+    def overlay(self) -> dict[str, str | None]:
+        return {**self.base, **self.changed}
+
+    @cached_property
+    def probes(self) -> dict[tuple[str, str], bool | str]:
+        """What the checks asked of the disk, and its answers: their verdict holds while the
+        disk answers the same (`verdicts.read_traced`)."""
+        return {}
+
+    def probe_list(self) -> list[Probe]:
+        return [(kind, path, answer) for (kind, path), answer in self.probes.items()]
+
+    def is_file(self, path: str) -> bool:
+        overlay = self.overlay
+        if path in overlay:
+            return overlay[path] is not None
+        return bool(self._probe("file", path))
+
+    def touches(self, target: str) -> bool:
+        """Whether this plan changes `target` or anything below it."""
+        prefix = target + "/"
+        return any(p == target or p.startswith(prefix) for p in self.changed)
+
+    def is_dir(self, path: str) -> bool:
+        prefix = path.rstrip("/") + "/"
+        added = any(p.startswith(prefix) and t is not None for p, t in self.overlay.items())
+        return added or bool(self._probe("dir", path))
+
+    def read(self, path: str) -> str:
+        text = self.overlay.get(path)
+        if text is not None:
+            return text
+        with open(os.path.join(self.root, path), "rb") as file:
+            data = file.read()
+        self.probes["read", path] = hashlib.sha256(data).hexdigest()
+        return data.decode("utf-8", errors="replace")
+
+    def _probe(self, kind: str, path: str) -> bool | str:
+        answer = self.probes[kind, path] = probe_disk(self.root, kind, path)
+        return answer
+
+    def kustomization_in(self, folder: str) -> str | None:
+        names = (posixpath.join(folder, n) if folder else n for n in KUSTOMIZATION_FILES)
+        return next((p for p in names if self.is_file(p)), None)
+
+    def kustomizations_above(self, path: str) -> list[str]:
+        """Kustomization files of the folders holding `path`, nearest first."""
+        found, folder = [], posixpath.dirname(path)
+        while True:
+            kfile = self.kustomization_in(folder)
+            found += [kfile] if kfile else []
+            if not folder:
+                return found
+            folder = posixpath.dirname(folder)
+
+    def materialize(self, dest: Path, folders: set[str]) -> None:
+        """Copy the folders kustomize will read (all of the repo if one reaches up with `..`)."""
+        ignore = shutil.ignore_patterns(".git")
+        reaches_up = any(".." in self.read(k) for k in folders)
+        if reaches_up:
+            shutil.copytree(self.root, dest, symlinks=True, ignore=ignore)
+        else:
+            for folder in {posixpath.dirname(k) for k in folders}:
+                source = self.root / folder
+                if source.is_dir():
+                    shutil.copytree(source, dest / folder, symlinks=True, ignore=ignore)
+        for path, text in self.overlay.items():
+            if not reaches_up and not any(path.startswith(posixpath.dirname(k)) for k in folders):
+                continue
+            target = dest / path
+            if text is None:
+                target.unlink(missing_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text)
+
+
+def is_yaml_path(path: str) -> bool:
+    """Whether the file is YAML for kubectl: by its suffix, or a kustomization file's name."""
+    return path.endswith(YAML_SUFFIXES) or posixpath.basename(path) in KUSTOMIZATION_FILES
+
+
+def _check_resources(tree: PlannedTree, kpath: str) -> list[Notice]:
+    """Every local `resources` entry is a file, or a folder with a kustomization file."""
+    data = _load_kustomization(tree, kpath)
+    folder, notices = posixpath.dirname(kpath), []
+    edited = kpath in tree.changed  # an unchanged one can only break where the plan changes
+    for index, entry in enumerate(data.get("resources") or []):
+        target = _local_target(folder, entry)
+        if target is None or not (edited or tree.touches(target)):
+            continue
+        if tree.is_file(target) or tree.kustomization_in(target):
+            continue
+        why = "this plan deletes it" if target in tree.changed else "it does not exist"
+        why = "it is a folder without a kustomization" if tree.is_dir(target) else why
+        line = _line_of_entry(tree, kpath, index)
+        message = f"`resources` lists `{entry}` but {why}: fix or remove the entry"
+        notices.append(Notice("error", f"{kpath}:{line}", message))
+    return notices
+
+
+def _check_listed(tree: PlannedTree, path: str, text: str) -> list[Notice]:
+    """A new manifest next to a kustomization is applied only if the kustomization names it."""
+    folder = posixpath.dirname(path)
+    kpath = tree.kustomization_in(folder)
+    if kpath is None or not _holds_objects(text):
+        return []
+    data = _load_kustomization(tree, kpath)
+    listed = {_local_target(folder, s) for s in _strings(data)}
+    if path in listed:
+        return []
+    message = f"{posixpath.basename(path)} is not listed in {kpath}: it will not be applied; add it"
+    return [Notice("warning", f"{path}:1", message)]
+
+
+def _run_kustomize(kubectl: str, copy: Path, kpath: str) -> list[Notice]:
+    folder = copy / posixpath.dirname(kpath)
+    try:
+        result = subprocess.run(
+            [kubectl, "kustomize", str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=KUBECTL_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return [
+            Notice(
+                "error", f"{kpath}:1", f"`kubectl kustomize` timed out after {KUBECTL_TIMEOUT_S} s"
+            )
+        ]
+    if result.returncode == 0:
+        return []
+    text = KLOG_PREFIX.sub("", result.stderr.strip()).replace(f"{copy}/", "")
+    if len(text) > 1 and text[0] == text[-1] == '"':  # klog quotes the error: unwrap it
+        text = text[1:-1].replace("\\'", "'").replace('\\"', '"')
+    return [Notice("error", f"{kpath}:1", f"`kubectl kustomize` fails for this folder: {text}")]
+
+
+def _load_kustomization(tree: PlannedTree, kpath: str) -> dict[str, Any]:
+    """The kustomization's data; an unreadable one counts as empty (reported elsewhere)."""
+    loaded = tree.loaded.get(kpath)
+    if loaded is None:
+        loaded = tree.loaded[kpath] = _read_kustomization(tree, kpath)
+    return loaded
+
+
+def _read_kustomization(tree: PlannedTree, kpath: str) -> dict[str, Any]:
+    try:
+        data = yaml.load(tree.read(kpath), Loader=yaml.CSafeLoader)
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    api_version = str(data.get("apiVersion", KUSTOMIZE_API_GROUP))
+    return data if api_version.startswith(KUSTOMIZE_API_GROUP) else {}  # e.g. Flux's
+
+
+def _line_of_entry(tree: PlannedTree, kpath: str, index: int) -> int:
+    """Line of `resources[index]`: composed only when there is a problem to report."""
+    node = yaml.compose(tree.read(kpath), Loader=yaml.CSafeLoader)
+    return schemas.line_at(node, ["resources", index]) if node is not None else 1
+
+
+def _holds(kpath: str, paths: set[str]) -> bool:
+    """Whether the folder of a kustomization file holds any of these paths (at any depth)."""
+    folder = posixpath.dirname(kpath)
+    return any(not folder or p == kpath or p.startswith(folder + "/") for p in paths)
+
+
+def _remote_entries(tree: PlannedTree, kpath: str) -> list[str]:
+    data = _load_kustomization(tree, kpath)
+    entries = [*(data.get("resources") or []), *(data.get("components") or [])]
+    return [e for e in entries if isinstance(e, str) and _local_target("", e) is None]
+
+
+def _local_target(folder: str, entry: object) -> str | None:
+    """Repo-relative path of a local kustomize entry (`name=path` allowed); None if remote."""
+    if not isinstance(entry, str) or "://" in entry or entry.startswith(REMOTE_PREFIXES):
+        return None
+    target = posixpath.normpath(posixpath.join(folder, entry.rpartition("=")[2]))
+    return None if target.startswith("../") else target
+
+
+def _holds_objects(text: str) -> bool:
+    try:
+        docs = list(yaml.load_all(text, Loader=yaml.CSafeLoader))
+    except yaml.YAMLError:
+        return False
+    return any(isinstance(d, dict) and "kind" in d for d in docs)
+
+
+def _strings(data: object) -> Iterator[str]:
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, dict | list):
+        for item in data.values() if isinstance(data, dict) else data:
+            yield from _strings(item)

@@ -1,0 +1,137 @@
+"""Verdicts of the static checks kept between runs, next to the scan cache: `kubectl kustomize`
+results keyed by the content it built, and whole check results keyed by their inputs plus the
+answers the disk gave them (a verdict is reused only while the disk still answers the same)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+from ingress2tailscale.model import Notice
+from ingress2tailscale.repo.cache import scan_cache_path
+
+KUBECTL_STORE = "kustomize-v1"
+CHECKS_STORE = "checks-v1"
+# the code that decides a check's verdict: a new version of any of it is a new key
+VERDICT_MODULES = (
+    "ingress2tailscale.checks.manifests",
+    "ingress2tailscale.checks.kustomize",
+    "ingress2tailscale.checks.schemas",
+    "ingress2tailscale.edit.manifests",
+    "ingress2tailscale.model",
+    "ingress2tailscale.checks.verdicts",
+)
+LIBRARY_MODULES = ("yaml", "yaml._yaml", "jsonschema", "referencing", "kubernetes_validate")
+
+# a question asked of the disk: ("file" | "dir" | "read", repo-relative path) and its answer
+Probe = tuple[str, str, bool | str]
+
+
+def verdict_store(root: Path, name: str = KUBECTL_STORE) -> Path | None:
+    cache_file = scan_cache_path(root)
+    return None if cache_file is None else cache_file.parent / name
+
+
+def read_verdict(store: Path | None, key: str) -> list[Notice] | None:
+    if store is None:
+        return None
+    try:
+        rows = json.loads((store / key).read_text(encoding="utf-8"))
+        return _notices(rows)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # absent or damaged: check again
+
+
+def write_verdict(store: Path | None, key: str, notices: list[Notice]) -> None:
+    _write_json(store, key, [n.to_json() for n in notices])
+
+
+def read_traced(root: Path, store: Path | None, key: str) -> list[Notice] | None:
+    """A check's verdict stored under `key`, if the disk still answers its probes the same."""
+    if store is None:
+        return None
+    try:
+        data = json.loads((store / key).read_text(encoding="utf-8"))
+        probes = [(str(kind), str(path), answer) for kind, path, answer in data["probes"]]
+        notices = _notices(data["notices"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return notices if all(_answers(root, p) for p in probes) else None
+
+
+def write_traced(
+    store: Path | None, key: str, probes: Iterable[Probe], notices: list[Notice]
+) -> None:
+    rows = {"probes": [list(p) for p in probes], "notices": [n.to_json() for n in notices]}
+    _write_json(store, key, rows)
+
+
+def probe_disk(root: Path, kind: str, path: str) -> bool | str:
+    """The answer the disk gives: whether a file or folder exists, or a text's SHA-256."""
+    full = os.path.join(root, path)
+    if kind == "file":
+        return os.path.isfile(full)
+    if kind == "dir":
+        return os.path.isdir(full)
+    with open(full, "rb") as file:
+        return hashlib.sha256(file.read()).hexdigest()
+
+
+def inputs_key(*parts: object) -> str:
+    """A key of JSON-able inputs and of the code that judges them."""
+    text = json.dumps([code_fingerprint(), *parts], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@cache
+def code_fingerprint() -> str:
+    """Our checking code (its bytes) and the libraries it uses (where and when installed)."""
+    digest = hashlib.sha256(sys.version.encode())
+    for name in VERDICT_MODULES:
+        digest.update(Path(_module_file(name)).read_bytes())
+    for name in LIBRARY_MODULES:
+        path = _module_file(name)
+        stat = os.stat(path) if path else None
+        digest.update(f"{name}:{path}:{stat and (stat.st_size, stat.st_mtime_ns)}".encode())
+    return digest.hexdigest()
+
+
+def _module_file(name: str) -> str:
+    """Where a module is, found without importing it."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return str(getattr(module, "__file__", "") or "")
+    spec = importlib.util.find_spec(name)
+    return str(spec.origin or "") if spec is not None else ""
+
+
+def _answers(root: Path, probe: Probe) -> bool:
+    kind, path, answer = probe
+    try:
+        return probe_disk(root, kind, path) == answer
+    except OSError:
+        return False
+
+
+def _notices(rows: object) -> list[Notice]:
+    if not isinstance(rows, list):
+        raise TypeError("not a list of notices")
+    return [Notice(r["level"], r["subject"], r["message"]) for r in rows]
+
+
+def _write_json(store: Path | None, key: str, data: object) -> None:
+    if store is None:
+        return
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+        partial = store / f".{key}.{os.getpid()}"
+        partial.write_text(json.dumps(data), encoding="utf-8")
+        partial.replace(store / key)
+    except OSError:
+        pass  # a store we cannot write only costs time

@@ -1,0 +1,40 @@
+"""The Kubernetes, Flux, Traefik, MetalLB and Tailscale operator vocabulary the tool reads and
+writes: API groups, kinds, annotation keys, classes and file names. Each fact is defined here
+once; modules import it from here."""
+
+from __future__ import annotations
+
+import re
+
+# files
+YAML_SUFFIXES = (".yaml", ".yml")
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+# API groups (as prefixes of an apiVersion)
+KUSTOMIZE_API_GROUP = "kustomize.config.k8s.io"
+FLUX_KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/"
+TRAEFIK_API_GROUPS = ("traefik.io/", "traefik.containo.us/")
+
+# Kubernetes names: an RFC 1123 label (a tailnet hostname is one too)
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+# Traefik and MetalLB: the old exposure
+TRAEFIK_CLASS = "traefik"
+INGRESS_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
+MIDDLEWARE_ANNOTATION = "traefik.ingress.kubernetes.io/router.middlewares"
+METALLB_PREFIXES = ("metallb.io/", "metallb.universe.tf/")
+
+# the Tailscale Kubernetes Operator: the new exposure
+TAILSCALE_CLASS = "tailscale"
+HOSTNAME_ANNOTATION = "tailscale.com/hostname"
+TAGS_ANNOTATION = "tailscale.com/tags"
+FORWARD_ANNOTATION = "tailscale.com/experimental-forward-cluster-traffic-via-ingress"
+
+# homepage, the dashboard whose links follow a slice
+HOMEPAGE_SERVICES_KEY = "services.yaml"
+HOMEPAGE_HOSTS_ENV = "HOMEPAGE_ALLOWED_HOSTS"
+
+
+def is_dns_label(value: object) -> bool:
+    """Whether `value` is a whole RFC 1123 label (no partial or trailing-newline match)."""
+    return isinstance(value, str) and DNS_LABEL.fullmatch(value) is not None

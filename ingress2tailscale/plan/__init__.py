@@ -1,0 +1,5 @@
+"""Deciding, pure: what a slice derives from its `from` object (exposure), the phase edits,
+the consumers that follow, the planner that turns inventory + config into plans, and discovery.
+
+May import: `repo`, `edit`, `checks`, `model`, `config`, `errors`, `kinds`. Never `adapters`.
+"""

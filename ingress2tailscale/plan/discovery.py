@@ -1,0 +1,343 @@
+"""Inventory -> a proposed migration: which exposures become slices, and what is left out and why.
+
+Pure: it reads the inventory and decides; `flows.discover` writes the proposal as config YAML.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+from ingress2tailscale.kinds import (
+    FLUX_KUSTOMIZE_API,
+    HOMEPAGE_HOSTS_ENV,
+    HOMEPAGE_SERVICES_KEY,
+    INGRESS_CLASS_ANNOTATION,
+    METALLB_PREFIXES,
+    MIDDLEWARE_ANNOTATION,
+    TRAEFIK_API_GROUPS,
+    TRAEFIK_CLASS,
+    is_dns_label,
+)
+from ingress2tailscale.model import Document, ResourceRef
+from ingress2tailscale.plan.exposure import first_host, stem
+from ingress2tailscale.repo.inventory import Inventory, iter_backends
+
+CONTROLLER_MARKERS = ("traefik", "ingress-nginx", "haproxy", "contour", "envoy")
+ENTRYPOINT_PORTS = frozenset({80, 443})
+HTTPS_PORT = 443
+LINKS_SLICE = "links"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An old exposure worth moving: its document, wanted slice name, tailnet ports and auth."""
+
+    expose: Literal["tcp", "https"]
+    source: Document
+    label: str  # wanted slice name and tailnet hostname
+    label_derived: bool  # False: the old host gave no DNS label, the label is a guess
+    ports: tuple[int | str, ...]
+    old_host: str | None = None
+    middlewares: tuple[str, ...] = ()
+    unverified: tuple[str, ...] = ()  # middlewares not in the repo: assumed forward-auth
+
+
+@dataclass(frozen=True)
+class ProposedSlice:
+    name: str
+    candidate: Candidate
+    tags: tuple[str, ...]
+
+    @property
+    def explicit_hostname(self) -> bool:
+        """tcp always names its host; https only when the default (old host label) is not it."""
+        c = self.candidate
+        return c.expose == "tcp" or not c.label_derived or self.name != c.label
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """An exposure that is not proposed, with the reason shown to the user."""
+
+    document: Document
+    reason: str
+
+
+@dataclass(frozen=True)
+class HomepageRef:
+    namespace: str
+    configmap: str
+    deployment: str
+
+
+@dataclass(frozen=True)
+class FluxTarget:
+    """The Flux objects that apply the slices' folders (most specific Kustomization per file)."""
+
+    namespace: str
+    source: str
+    branch: str | None
+    kustomizations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    slices: tuple[ProposedSlice, ...]
+    homepage: HomepageRef | None
+    left_out: tuple[LeftOut, ...]
+    flux: FluxTarget | None
+
+    def tag_ports(self) -> dict[str, list[int | str]]:
+        """Every tag used, with the tailnet ports its devices serve (for tagOwners and ACLs)."""
+        found: dict[str, list[int | str]] = {}
+        for sl in self.slices:
+            for tag in sl.tags:
+                ports = found.setdefault(tag, [])
+                ports.extend(p for p in sl.candidate.ports if p not in ports)
+        return found
+
+
+def propose_config(inventory: Inventory, tag: str = "tag:k8s") -> Proposal:
+    """Classify every Traefik Ingress and LoadBalancer Service of the repo into slices or not."""
+    ingresses = [
+        classify_ingress(inventory, d) for d in _in_file_order(inventory.of_kind("Ingress"))
+    ]
+    https = [c for c in ingresses if isinstance(c, Candidate)]
+    demoted = _demoted_backends(https)
+    services = [classify_service(d, demoted) for d in _in_file_order(inventory.of_kind("Service"))]
+    tcp = [c for c in services if isinstance(c, Candidate)]
+    named = assign_names([*tcp, *https], tag)
+    homepage = find_homepage(inventory)
+    paths = [s.candidate.source.path for s in named]
+    if homepage is not None:
+        cm = inventory.find("ConfigMap", homepage.namespace, homepage.configmap)
+        paths += [cm.path] if cm else []
+    flux = find_flux(inventory, paths)
+    left = [x for x in ingresses + services if isinstance(x, LeftOut)]
+    left.sort(key=lambda x: (x.document.path, x.document.index))
+    return Proposal(tuple(named), homepage, tuple(left), flux)
+
+
+def assign_names(candidates: Sequence[Candidate], tag: str) -> list[ProposedSlice]:
+    """Slice name = tailnet hostname = the wanted label; a clash adds the namespace."""
+    counts = Counter(c.label for c in candidates)
+    taken = {LINKS_SLICE}
+    named = []
+    for c in candidates:
+        name = c.label
+        if counts[name] > 1 or name in taken:
+            name = dns_label(f"{c.label}-{c.source.namespace}")
+        name = _unused(name, taken)
+        taken.add(name)
+        named.append(ProposedSlice(name, c, (tag,)))
+    return named
+
+
+def _unused(name: str, taken: set[str]) -> str:
+    n, found = 2, name
+    while found in taken:
+        suffix = f"-{n}"
+        found, n = dns_label(name[: 63 - len(suffix)] + suffix), n + 1
+    return found
+
+
+def dns_label(text: str) -> str:
+    """`text` folded into a DNS label (lowercase, digits, '-', at most 63)."""
+    label = re.sub(r"[^a-z0-9-]+", "-", text.lower())[:63].strip("-")
+    return label or "service"
+
+
+# --- Ingresses -------------------------------------------------------------------------------
+
+
+def classify_ingress(inventory: Inventory, doc: Document) -> Candidate | LeftOut:
+    """An internal Traefik Ingress (behind forward-auth) is a candidate; anything else is not."""
+    body = doc.body
+    ingress_class = _ingress_class(body)
+    if ingress_class != TRAEFIK_CLASS:
+        return LeftOut(doc, f"ingress class {ingress_class or '(unset)'}, not Traefik")
+    names = middleware_names(body)
+    if not names:
+        return LeftOut(doc, "public: no forward-auth middleware")
+    verdicts = {n: is_forward_auth(inventory, doc.namespace, n) for n in names}
+    auth = [n for n, verdict in verdicts.items() if verdict is not False]
+    if not auth:
+        return LeftOut(doc, f"public: its middlewares ({', '.join(names)}) are not forward-auth")
+    unverified = tuple(n for n in auth if verdicts[n] is None)
+    host = first_host(body)
+    label = (host or "").split(".")[0].lower()
+    derived = is_dns_label(label)
+    return Candidate(
+        expose="https",
+        source=doc,
+        label=label if derived else dns_label(doc.name),
+        label_derived=derived,
+        ports=(HTTPS_PORT,),
+        old_host=host,
+        middlewares=tuple(auth),
+        unverified=unverified,
+    )
+
+
+def _ingress_class(body: Mapping[str, Any]) -> str:
+    spec_class = (body.get("spec") or {}).get("ingressClassName")
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    return str(spec_class or annotations.get(INGRESS_CLASS_ANNOTATION) or "")
+
+
+def middleware_names(body: Mapping[str, Any]) -> list[str]:
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    raw = str(annotations.get(MIDDLEWARE_ANNOTATION) or "")
+    return [m.strip() for m in raw.split(",") if m.strip()]
+
+
+def is_forward_auth(inventory: Inventory, namespace: str, reference: str) -> bool | None:
+    """True/False when the repo holds the Middleware (a chain counts); None when it does not."""
+    doc = find_middleware(inventory, namespace, reference)
+    return None if doc is None else _forward_auth(inventory, doc, frozenset())
+
+
+def _forward_auth(inventory: Inventory, doc: Document, seen: frozenset[ResourceRef]) -> bool:
+    spec = doc.body.get("spec") or {}
+    if "forwardAuth" in spec:
+        return True
+    seen = seen | {doc.ref}
+    chain = [str(m.get("name", "")) for m in (spec.get("chain") or {}).get("middlewares") or []]
+    inner = [find_middleware(inventory, doc.namespace, m) for m in chain]
+    return any(_forward_auth(inventory, d, seen) for d in inner if d and d.ref not in seen)
+
+
+def find_middleware(inventory: Inventory, namespace: str, reference: str) -> Document | None:
+    """The Traefik Middleware `<namespace>-<name>@provider` (or a bare name in `namespace`)."""
+    wanted = reference.split("@")[0]
+    for doc in inventory.of_kind("Middleware"):
+        if not doc.api_version.startswith(TRAEFIK_API_GROUPS):
+            continue
+        if f"{doc.namespace}-{doc.name}" == wanted or (
+            doc.namespace == namespace and doc.name == wanted
+        ):
+            return doc
+    return None
+
+
+def _demoted_backends(https: Sequence[Candidate]) -> dict[ResourceRef, ResourceRef]:
+    """Service -> the proposed Ingress whose phase 2 turns it into ClusterIP (its first backend)."""
+    demoted: dict[ResourceRef, ResourceRef] = {}
+    for c in https:
+        backends = list(iter_backends(c.source.body))
+        if backends:
+            demoted[ResourceRef("Service", c.source.namespace, backends[0][0])] = c.source.ref
+    return demoted
+
+
+# --- LoadBalancer Services -------------------------------------------------------------------
+
+
+def classify_service(
+    doc: Document, demoted: Mapping[ResourceRef, ResourceRef]
+) -> Candidate | LeftOut | None:
+    """A MetalLB LoadBalancer is a tcp candidate, unless it is an ingress controller's entrypoint
+    or the backend of a proposed Ingress; a Service that is no LoadBalancer is not mentioned."""
+    spec = doc.body.get("spec") or {}
+    if spec.get("type") != "LoadBalancer":
+        return None
+    if spec.get("loadBalancerClass"):
+        return LeftOut(doc, f"loadBalancerClass {spec['loadBalancerClass']}, not MetalLB")
+    if not _is_metallb(doc.body):
+        return LeftOut(
+            doc, "no MetalLB annotation nor loadBalancerIP: its load balancer is unknown"
+        )
+    if doc.ref in demoted:
+        return LeftOut(
+            doc, f"backend of the proposed {demoted[doc.ref]}: its phase 2 makes it ClusterIP"
+        )
+    ports = tuple(_port_numbers(spec))
+    if set(ports) <= ENTRYPOINT_PORTS and _selects_controller(spec):
+        return LeftOut(doc, "public entrypoint of an ingress controller: ports 80/443 only")
+    return Candidate("tcp", doc, _service_label(doc.name), True, ports)
+
+
+def _is_metallb(body: Mapping[str, Any]) -> bool:
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    marked = any(str(key).startswith(METALLB_PREFIXES) for key in annotations)
+    return marked or bool((body.get("spec") or {}).get("loadBalancerIP"))
+
+
+def _port_numbers(spec: Mapping[str, Any]) -> Iterable[int | str]:
+    for port in spec.get("ports") or []:
+        value = port.get("port")
+        if value is not None:
+            yield value if isinstance(value, int) else str(value)
+
+
+def _selects_controller(spec: Mapping[str, Any]) -> bool:
+    selector = spec.get("selector") or {}
+    words = [str(w).lower() for pair in selector.items() for w in pair]
+    return any(marker in word for word in words for marker in CONTROLLER_MARKERS)
+
+
+def _service_label(name: str) -> str:
+    return dns_label(stem(name))
+
+
+# --- consumers and Flux ----------------------------------------------------------------------
+
+
+def find_homepage(inventory: Inventory) -> HomepageRef | None:
+    """A gethomepage.dev install: a ConfigMap with services.yaml and a Deployment with its env."""
+    for cm in _in_file_order(inventory.of_kind("ConfigMap")):
+        if HOMEPAGE_SERVICES_KEY not in (cm.body.get("data") or {}):
+            continue
+        for deployment in _in_file_order(inventory.of_kind("Deployment", cm.namespace)):
+            if HOMEPAGE_HOSTS_ENV in _env_names(deployment.body):
+                return HomepageRef(cm.namespace, cm.name, deployment.name)
+    return None
+
+
+def _env_names(body: Mapping[str, Any]) -> set[str]:
+    pod = ((body.get("spec") or {}).get("template") or {}).get("spec") or {}
+    containers = (pod.get("containers") or []) + (pod.get("initContainers") or [])
+    return {str(e.get("name")) for c in containers for e in c.get("env") or []}
+
+
+def find_flux(inventory: Inventory, paths: Sequence[str]) -> FluxTarget | None:
+    """The Flux Kustomizations applying `paths` (the deepest `spec.path` holding each file)."""
+    flux = [
+        k
+        for k in inventory.of_kind("Kustomization")
+        if k.api_version.startswith(FLUX_KUSTOMIZE_API)
+    ]
+    chosen: list[Document] = []
+    for path in paths:
+        holders = [k for k in flux if _holds(k, path)]
+        best = max(holders, key=lambda k: len(_flux_path(k)), default=None)
+        if best is not None and best not in chosen:
+            chosen.append(best)
+    if not chosen:
+        return None
+    first = chosen[0]
+    source = (first.body.get("spec") or {}).get("sourceRef") or {}
+    name, namespace = str(source.get("name", "")), str(source.get("namespace") or first.namespace)
+    git = inventory.find("GitRepository", namespace, name)
+    branch = ((git.body.get("spec") or {}).get("ref") or {}).get("branch") if git else None
+    same_ns = tuple(k.name for k in chosen if k.namespace == first.namespace)
+    return FluxTarget(first.namespace, name, str(branch) if branch else None, same_ns)
+
+
+def _flux_path(kustomization: Document) -> str:
+    raw = str((kustomization.body.get("spec") or {}).get("path") or ".")
+    return str(PurePosixPath(raw.lstrip("/")))
+
+
+def _holds(kustomization: Document, path: str) -> bool:
+    folder = _flux_path(kustomization)
+    return folder == "." or path.startswith(f"{folder}/")
+
+
+def _in_file_order(docs: Iterable[Document]) -> list[Document]:
+    return sorted(docs, key=lambda d: (d.path, d.index))

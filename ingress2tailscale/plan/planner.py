@@ -1,0 +1,383 @@
+"""Inventory + config -> Plan, per slice and phase (pure: reads the tree, writes nothing)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ingress2tailscale.checks.manifests import check_files
+from ingress2tailscale.config import LinksSlice, MigrationConfig
+from ingress2tailscale.errors import PlanError
+from ingress2tailscale.model import (
+    PREREQ_STEPS,
+    FileChange,
+    Notice,
+    Plan,
+    RemoteChange,
+    ResourceRef,
+    Step,
+)
+from ingress2tailscale.plan.consumers import plan_homepage
+from ingress2tailscale.plan.exposure import Exposure, derive_exposure, new_object_ref
+from ingress2tailscale.plan.phases import plan_phase1, plan_phase2
+from ingress2tailscale.plan.workspace import Workspace
+from ingress2tailscale.repo.inventory import Inventory, RepoTree, build_inventory
+
+
+@dataclass(frozen=True)
+class PlannedSlice:
+    """A slice's plan and the repo files as they would be once it is applied."""
+
+    plan: Plan
+    inventory: Inventory  # the repo as it would be once the slice is applied
+
+    @property
+    def overrides(self) -> dict[str, str | None]:
+        return self.inventory.tree.overrides
+
+
+def check_slice_name(config: MigrationConfig, name: str) -> None:
+    if name not in config.slices:
+        known = ", ".join(config.slices) or "(none)"
+        raise PlanError(
+            f"{config.source_path}: unknown slice {name!r}; the config defines: {known} (or 'all')"
+        )
+
+
+def plan_slice(
+    config: MigrationConfig,
+    tree: RepoTree,
+    name: str,
+    phase: str = "all",
+    dry_run: bool = True,
+    prereq: Sequence[Step] = (),
+    inventory: Inventory | None = None,
+    old_hosts: Mapping[str, str] | None = None,
+) -> PlannedSlice:
+    """Plan one slice on `tree` (or on `inventory`, when the caller has one of that tree);
+    `prereq` are the tailnet steps when they were checked."""
+    check_slice_name(config, name)
+    inventory = inventory or build_inventory(tree)
+    facts = _facts(config, inventory, name)
+    steps: list[Step] = []
+    notices: list[Notice] = []
+    if phase in ("prereq", "all"):
+        steps += prereq or unchecked_prereq(config)
+        notices += _failing_policy_tests(prereq)
+    if phase != "prereq":
+        inventory, more_steps, more_notices = _plan_repo_steps(
+            config, inventory, name, phase, old_hosts or {}
+        )
+        steps += more_steps
+        notices += more_notices
+    plan = Plan(name, phase, dry_run, tuple(steps), tuple(_unique(notices)), facts)
+    return PlannedSlice(plan, inventory)
+
+
+def _facts(config: MigrationConfig, inventory: Inventory, name: str) -> dict[str, str]:
+    """What the slice's commits say: the old object, the tailnet name, and the host phase 2
+    takes away (recorded for the links of later runs)."""
+    spec = config.service_slices().get(name)
+    if spec is None:
+        return {}
+    facts = {"source": str(ResourceRef(spec.source.kind, spec.source.namespace, spec.source.name))}
+    facts["new"] = str(new_object_ref(config, name))
+    if inventory.find(spec.source.kind, spec.source.namespace, spec.source.name) is not None:
+        exp = derive_exposure(config, inventory, name)
+        facts["fqdn"] = exp.fqdn
+        if exp.old_host:
+            facts["old_host"] = exp.old_host
+    return facts
+
+
+def plan_slices(
+    config: MigrationConfig,
+    tree: RepoTree,
+    names: Sequence[str],
+    phase: str = "all",
+    dry_run: bool = True,
+    prereq: Sequence[Step] = (),
+    old_hosts: Mapping[str, str] | None = None,
+) -> list[Plan]:
+    """Plan slices in order, each as if the ones before it had been applied."""
+    plans = []
+    inventory = build_inventory(tree)
+    old_hosts = {**(old_hosts or {}), **known_old_hosts(config, inventory)}
+    for index, name in enumerate(names):
+        pre = prereq if index == 0 else [_after_first(s, names[0]) for s in prereq]
+        planned = plan_slice(
+            config, inventory.tree, name, phase, dry_run, pre, inventory, old_hosts
+        )
+        plans.append(planned.plan)
+        inventory = planned.inventory
+    return plans
+
+
+def _after_first(step: Step, first: str) -> Step:
+    """A tailnet step as the slices after the first see it: the first one applies it."""
+    if step.action == "unknown":
+        return Step(step.name, "unknown", f"not checked (see slice {first}, which runs first)")
+    if step.action == "change" or step.changes:
+        return Step(step.name, "none", f"applied by slice {first}, which runs first")
+    return step
+
+
+def unchecked_prereq(config: MigrationConfig) -> list[Step]:
+    why = "not checked: the plan was made without asking the tailnet"
+    return [Step(name, "unknown", why) for name in PREREQ_STEPS]
+
+
+def _plan_repo_steps(
+    config: MigrationConfig,
+    inventory: Inventory,
+    name: str,
+    phase: str,
+    old_hosts: Mapping[str, str],
+) -> tuple[Inventory, list[Step], list[Notice]]:
+    spec = config.slices[name]
+    if isinstance(spec, LinksSlice):
+        if phase == "2":
+            return inventory, [], []
+        step, link_notices = _links_step(config, inventory, spec, old_hosts)
+        return inventory.with_changes(_overrides_of(step)), [step], link_notices
+    steps: list[Step] = []
+    notices: list[Notice] = []
+    done = _already_migrated(config, inventory, name, phase)
+    if done is not None:
+        return inventory, done, []
+    exp = derive_exposure(config, inventory, name)
+    notices += _duplicate_hostnames(config, inventory, exp)
+    notices += _unowned_tags(config, exp) + _missing_backends(inventory, exp)
+    if phase in ("1", "all"):
+        step, found = _file_step("phase-1", inventory, exp, plan_phase1)
+        steps.append(step)
+        notices += found
+        inventory = inventory.with_changes(_overrides_of(step))
+        exp = derive_exposure(config, inventory, name)
+    if phase == "all":
+        steps.append(validate_step(exp))
+    if phase in ("2", "all"):
+        step, found = _file_step("phase-2", inventory, exp, plan_phase2)
+        steps.append(step)
+        notices += found
+        inventory = inventory.with_changes(_overrides_of(step))
+    return inventory, steps, notices
+
+
+def _already_migrated(
+    config: MigrationConfig, inventory: Inventory, name: str, phase: str
+) -> list[Step] | None:
+    """Steps saying `none` when the old object is gone and the tailnet one is in the repo."""
+    spec = config.service_slices()[name]
+    old = inventory.find(spec.source.kind, spec.source.namespace, spec.source.name)
+    new = new_object_ref(config, name)
+    if old is not None or inventory.get(new) is None:
+        return None
+    steps = []
+    if phase in ("1", "all"):
+        steps.append(Step("phase-1", "none", f"{new} is already in the repo"))
+    if phase in ("2", "all"):
+        steps.append(
+            Step("phase-2", "none", f"the old exposure of slice {name} is already retired")
+        )
+    return steps
+
+
+def _file_step(
+    name: str,
+    inventory: Inventory,
+    exp: Exposure,
+    build: Callable[[Workspace, Exposure], list[Notice]],
+) -> tuple[Step, list[Notice]]:
+    ws = Workspace(inventory)
+    notices = build(ws, exp)
+    changes = ws.changes()
+    notices += check_files(inventory.tree.root, ws.overrides(), inventory.tree.overrides)
+    if not changes:
+        return Step(name, "none", _done_reason(name, exp)), notices
+    return Step(name, "change", _change_reason(name, exp), tuple(changes)), notices
+
+
+def _overrides_of(step: Step) -> dict[str, str | None]:
+    return {c.path: c.after for c in step.changes if isinstance(c, FileChange)}
+
+
+def _change_reason(name: str, exp: Exposure) -> str:
+    if name == "phase-1":
+        return f"add {exp.new_ref} so {exp.source.ref} is reachable as {exp.fqdn}"
+    return f"retire the old exposure {exp.source.ref} ({exp.spec.cleanup})"
+
+
+def _done_reason(name: str, exp: Exposure) -> str:
+    if name == "phase-1":
+        return f"{exp.new_ref} is already in the repo"
+    return f"the old exposure {exp.source.ref} is already retired"
+
+
+def validate_step(exp: Exposure) -> Step:
+    what = "Service" if exp.spec.expose == "tcp" else "Ingress"
+    return Step(
+        "validate",
+        "none",
+        f"after phase 1: Flux Ready at the pushed revision; {what} {exp.new_name} status has "
+        f"{exp.fqdn}; proxy Ready; tailnet device tagged {','.join(exp.spec.tags)}; "
+        f"{exp.fqdn} reachable",
+    )
+
+
+def _links_step(
+    config: MigrationConfig, inventory: Inventory, spec: LinksSlice, old_hosts: Mapping[str, str]
+) -> tuple[Step, list[Notice]]:
+    hosts, own, notices = _link_targets(config, inventory, spec, old_hosts)
+    ws = Workspace(inventory)
+    if spec.consumers.homepage is not None:
+        notices += plan_homepage(ws, spec.consumers.homepage, hosts, own)
+    changes = ws.changes()
+    notices += check_files(inventory.tree.root, ws.overrides(), inventory.tree.overrides)
+    if not changes:
+        return Step("links", "none", "consumers already point at the tailnet names"), notices
+    reason = "point consumers at " + ", ".join(sorted(set(hosts.values())))
+    return Step("links", "change", reason, tuple(changes)), notices
+
+
+def _link_targets(
+    config: MigrationConfig,
+    inventory: Inventory,
+    spec: LinksSlice,
+    old_hosts: Mapping[str, str],
+) -> tuple[dict[str, str], list[str], list[Notice]]:
+    """Old host -> tailnet name for every https slice, and the homepage's own tailnet names.
+
+    The old host is read from the Traefik Ingress while it exists; once phase 2 retired it,
+    from what the phase-2 commit recorded (`old_hosts`), else from the slice's `old_host`.
+    """
+    hosts: dict[str, str] = {}
+    own: list[str] = []
+    notices: list[Notice] = []
+    home_ns = spec.consumers.homepage.namespace if spec.consumers.homepage else None
+    for name, sl in config.service_slices().items():
+        if sl.expose != "https":
+            continue
+        old, fqdn = _old_and_new_host(config, inventory, name, old_hosts)
+        if fqdn and not old:
+            notices.append(_unknown_old_host(name))
+        if old and fqdn:
+            hosts[old.lower()] = fqdn
+            if sl.source.namespace == home_ns:
+                own.append(fqdn)
+    return hosts, own, notices
+
+
+def _old_and_new_host(
+    config: MigrationConfig, inventory: Inventory, name: str, old_hosts: Mapping[str, str]
+) -> tuple[str | None, str | None]:
+    sl = config.service_slices()[name]
+    if inventory.find(sl.source.kind, sl.source.namespace, sl.source.name) is not None:
+        exp = derive_exposure(config, inventory, name)
+        return exp.old_host, exp.fqdn
+    new = inventory.get(new_object_ref(config, name))
+    if new is None:
+        return None, None
+    tls = (new.body.get("spec") or {}).get("tls") or [{}]
+    hostname = str((tls[0].get("hosts") or [""])[0]).split(".")[0]
+    return old_hosts.get(name) or sl.old_host, f"{hostname}.{config.tailnet}"
+
+
+def _unknown_old_host(name: str) -> Notice:
+    return Notice(
+        "warning",
+        f"slice {name}",
+        "its Traefik Ingress is gone and no phase-2 commit records its old host, so links to it "
+        f"are not changed; set slices.{name}.old_host",
+    )
+
+
+def known_old_hosts(config: MigrationConfig, inventory: Inventory) -> dict[str, str]:
+    """Slice -> the host its Traefik Ingress serves, for the slices whose Ingress is in the repo."""
+    found = {}
+    for name, sl in config.service_slices().items():
+        if sl.expose == "https" and inventory.find(
+            sl.source.kind, sl.source.namespace, sl.source.name
+        ):
+            old = derive_exposure(config, inventory, name).old_host
+            if old:
+                found[name] = old
+    return found
+
+
+def _failing_policy_tests(prereq: Sequence[Step]) -> list[Notice]:
+    """The new policy's own tests fail: the acl step would be refused, so the plan is too."""
+    return [
+        Notice("error", "tailnet policy", f"with this change its tests fail: {failures}")
+        for step in prereq
+        for change in step.changes
+        if isinstance(change, RemoteChange) and (failures := change.detail.get("test_failures"))
+    ]
+
+
+def _unowned_tags(config: MigrationConfig, exp: Exposure) -> list[Notice]:
+    """The operator can only tag proxies with tags the policy lets it own."""
+    policy = config.tailscale.policy
+    if policy is None:
+        return []
+    owned = set(policy.tag_owners)
+    return [
+        Notice(
+            "warning",
+            f"slice {exp.slice}",
+            f"{tag} is not in tailscale.policy.tag_owners: unless the tailnet policy already "
+            "lets the operator own it, the proxy is refused ('requested tags are invalid')",
+        )
+        for tag in exp.spec.tags
+        if tag not in owned
+    ]
+
+
+def _missing_backends(inventory: Inventory, exp: Exposure) -> list[Notice]:
+    """Each backend Service the new Ingress routes to, and its port, is in the repo."""
+    notices = []
+    for service, port in exp.backends if exp.spec.expose == "https" else ():
+        doc = inventory.find("Service", exp.source.namespace, service)
+        if doc is None:
+            continue  # rendered by a chart: reported by phase 2, not checkable here
+        ports = (doc.body.get("spec") or {}).get("ports") or []
+        known = {p.get("port") for p in ports} | {p.get("name") for p in ports}
+        if port not in known:
+            notices.append(
+                Notice(
+                    "error",
+                    str(exp.source.ref),
+                    f"routes to port {port!r} of {doc}, which has no such port "
+                    f"(it has {', '.join(str(p.get('name') or p.get('port')) for p in ports)})",
+                )
+            )
+    return notices
+
+
+def _duplicate_hostnames(
+    config: MigrationConfig, inventory: Inventory, exp: Exposure
+) -> list[Notice]:
+    clashes = []
+    for other, sl in config.service_slices().items():
+        if other == exp.slice or (sl.hostname is not None and sl.hostname != exp.hostname):
+            continue
+        try:
+            theirs = derive_exposure(config, inventory, other).hostname
+        except PlanError:
+            continue
+        if theirs == exp.hostname:
+            clashes.append(other)
+    if clashes:
+        raise PlanError(
+            f"{config.source_path}: slices.{exp.slice}: tailnet hostname {exp.hostname!r} is also "
+            f"used by slice {', '.join(clashes)}; set slices.{exp.slice}.hostname"
+        )
+    return []
+
+
+def _unique(notices: Sequence[Notice]) -> list[Notice]:
+    seen: list[Notice] = []
+    for notice in notices:
+        if notice not in seen:
+            seen.append(notice)
+    return seen

@@ -1,0 +1,365 @@
+"""GitOps tree -> Inventory: every Kubernetes document with its file, index and line (read-only).
+
+Scanning is cheap on purpose (`doc_scan`): files are split into documents on `---` lines and the
+identity of each document is read with a few anchored regexes; bodies are parsed with libyaml
+only when a plan asks for them (`Document.body`). What a scan finds is kept in a persistent cache
+(`scan_cache`): an unchanged file is neither read nor scanned again. An inventory holds one
+compact row per document; `Document`s and indexes are made on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ingress2tailscale.errors import InventoryError
+from ingress2tailscale.kinds import FLUX_KUSTOMIZE_API, KUSTOMIZATION_FILES, YAML_SUFFIXES
+from ingress2tailscale.model import Document, ResourceRef
+from ingress2tailscale.repo.cache import (
+    Block,
+    Ident,
+    ScanCache,
+    ScannedFile,
+    StatKey,
+    open_scan_cache,
+)
+from ingress2tailscale.repo.index import DocumentIndex, DocumentList
+from ingress2tailscale.repo.namespaces import effective_namespaces, flux_target
+from ingress2tailscale.repo.scan import (
+    SKIP_DIRS,
+    forced_namespace,
+    scan_file,
+    scan_idents,
+    split_documents,
+    walk_yaml,
+)
+
+__all__ = [
+    "KUSTOMIZATION_FILES",
+    "SKIP_DIRS",
+    "YAML_SUFFIXES",
+    "DocumentList",
+    "Inventory",
+    "RepoTree",
+    "build_inventory",
+    "read_inventory",
+    "scan_documents",
+    "scan_idents",
+    "split_documents",
+]
+
+MAX_VIEWS = 8  # repos whose last inventory is kept in memory: an unchanged repo reuses it
+
+
+class RepoTree:
+    """The files of a GitOps repo: the folder on disk, with planned changes laid over it."""
+
+    def __init__(self, root: Path, overrides: Mapping[str, str | None] | None = None) -> None:
+        self.root = root
+        self.overrides = dict(overrides or {})
+
+    def read(self, path: str) -> str | None:
+        if path in self.overrides:
+            return self.overrides[path]
+        try:
+            with open(os.path.join(self.root, path), encoding="utf-8") as file:
+                return file.read()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InventoryError(f"{path}: cannot read the file ({exc})") from exc
+
+    def exists(self, path: str) -> bool:
+        if path in self.overrides:
+            return self.overrides[path] is not None
+        return (self.root / path).is_file()
+
+    def yaml_files(self) -> list[str]:
+        return _yaml_paths(walk_yaml(os.fspath(self.root)), self.overrides)
+
+    def with_changes(self, changes: Mapping[str, str | None]) -> RepoTree:
+        return RepoTree(self.root, {**self.overrides, **changes})
+
+
+class Inventory:
+    """Every Kubernetes document of the tree, indexed by identity, file and kind."""
+
+    def __init__(
+        self,
+        tree: RepoTree,
+        view: DocumentIndex,
+        kustomize_namespaces: dict[str, str],
+        direct_namespaces: dict[str, str] | None = None,
+        flux_targets: dict[str, str] | None = None,
+    ) -> None:
+        self.tree = tree
+        self.kustomize_namespaces = kustomize_namespaces  # folder -> namespace forced on it
+        self.direct_namespaces = (
+            kustomize_namespaces if direct_namespaces is None else direct_namespaces
+        )
+        self.flux_targets = flux_targets or {}  # Flux Kustomization path -> targetNamespace
+        self._view = view
+
+    @property
+    def documents(self) -> DocumentList:
+        """All documents, in file order (then those of planned changes)."""
+        return DocumentList(self._view)
+
+    def get(self, ref: ResourceRef) -> Document | None:
+        row = self._view.first((ref.kind, ref.namespace, ref.name))
+        return None if row is None else self._view.document(row)
+
+    def find(self, kind: str, namespace: str, name: str) -> Document | None:
+        return self.get(ResourceRef(kind, namespace, name))
+
+    def in_file(self, path: str) -> list[Document]:
+        return [self._view.document(row) for row in self._view.in_file(path)]
+
+    def of_kind(self, kind: str, namespace: str | None = None) -> list[Document]:
+        rows = self._view.of_kind(kind)
+        return [self._view.document(r) for r in rows if namespace is None or r[8] == namespace]
+
+    def kustomization_for(self, path: str) -> str | None:
+        """The kustomization file of the folder holding `path`, if the folder has one."""
+        folder = PurePosixPath(path).parent
+        for name in KUSTOMIZATION_FILES:
+            candidate = str(folder / name) if str(folder) != "." else name
+            if self.tree.exists(candidate):
+                return candidate
+        return None
+
+    def ingresses_using_secret(self, namespace: str, secret: str) -> list[Document]:
+        """Ingresses of a namespace whose TLS section names `secret`."""
+        ingresses = self.of_kind("Ingress", namespace)
+        # the text test spares parsing the Ingresses that cannot name the secret
+        return [d for d in ingresses if secret in d.text and secret in tls_secrets(d.body)]
+
+    def with_changes(self, changes: Mapping[str, str | None]) -> Inventory:
+        """The inventory once `changes` are applied: only the changed files are scanned again."""
+        tree = self.tree.with_changes(changes)
+        direct = dict(self.direct_namespaces)
+        for path, text in changes.items():
+            forced = forced_namespace(path, text or "")
+            if forced:
+                direct[_folder(path)] = forced
+            elif _is_kustomization(path):
+                direct.pop(_folder(path), None)
+        folders = {_folder(p) for p in changes} | set(self.kustomize_namespaces)
+        namespaces = effective_namespaces(direct, folders, tree.read, self.flux_targets)
+        touches_flux = any(FLUX_KUSTOMIZE_API in (t or "") for t in changes.values())
+        if (
+            direct != self.direct_namespaces
+            or touches_flux
+            or not _same_scope(namespaces, self.kustomize_namespaces)
+        ):
+            return build_inventory(tree)  # a folder's namespace changed: rescope everything
+        added = {
+            path: _scanned(path, text)
+            for path, text in sorted(changes.items())
+            if text is not None and _is_yaml_path(path)
+        }
+        texts = {path: scanned.text for path, scanned in added.items()}
+        namespaces = self.kustomize_namespaces
+        view = self._view.replaced(set(changes), texts, _rows_of(added, namespaces))
+        return Inventory(tree, view, namespaces, self.direct_namespaces, self.flux_targets)
+
+
+_VIEWS: dict[Path, tuple[Block | dict[str, ScannedFile], DocumentIndex]] = {}
+_VIEWS_LOCK = threading.Lock()
+
+
+def read_inventory(root: Path, overrides: Mapping[str, str | None] | None = None) -> Inventory:
+    """Scan a GitOps folder (plus planned changes) into an Inventory; raises InventoryError."""
+    if not root.is_dir():
+        raise InventoryError(f"{root}: the GitOps repo folder does not exist (check gitops.path)")
+    return build_inventory(RepoTree(root, overrides))
+
+
+def build_inventory(tree: RepoTree) -> Inventory:
+    cache = open_scan_cache(tree.root)
+    root = os.fspath(tree.root)
+    with cache.lock:
+        block = None if tree.overrides else cache.snapshot(root)
+        files = _scan_files(tree, cache) if block is None else {}
+    if block is not None:  # the repo is as the cache last saw it: no file is looked at
+        forced = block.forced_namespaces()
+        found: Block | dict[str, ScannedFile] = block
+        paths: Iterable[str] = block.paths
+    else:
+        forced = {path: f.namespace for path, f in files.items() if f.namespace}
+        found, paths = files, files.keys()
+    direct = {_folder(path): ns for path, ns in forced.items()}
+    folders = {_folder(p) for p in paths}
+    namespaces = effective_namespaces(direct, folders, tree.read)
+    view = _view_of(tree, found, namespaces)
+    flux = _flux_targets(view)
+    if flux:  # Flux's targetNamespace wins over the kustomizations' namespaces
+        namespaces = effective_namespaces(direct, folders, tree.read, flux)
+        view = _fresh_view(found, namespaces)
+    return Inventory(tree, view, namespaces, direct, flux)
+
+
+def _flux_targets(view: DocumentIndex) -> dict[str, str]:
+    """Path -> targetNamespace of the repo's Flux Kustomizations that set one."""
+    found = {}
+    for row in view.of_kind("Kustomization"):
+        if not row[6].startswith(FLUX_KUSTOMIZE_API):
+            continue
+        target = flux_target(view.document(row).body)
+        if target is not None:
+            found[target[0]] = target[1]
+    return found
+
+
+def _same_scope(now: Mapping[str, str], before: Mapping[str, str]) -> bool:
+    """The folders that had a forced namespace still have the same one."""
+    return all(now.get(folder) == ns for folder, ns in before.items()) and all(
+        before.get(folder) == ns for folder, ns in now.items()
+    )
+
+
+def _view_of(
+    tree: RepoTree, files: Block | dict[str, ScannedFile], ns: dict[str, str]
+) -> DocumentIndex:
+    """The last view of this repo when it was made of the very same scanned files (files from
+    the cache are the same objects while they are unchanged on disk), else a new one."""
+    with _VIEWS_LOCK:
+        last = _VIEWS.get(tree.root)
+    if last is not None and last[0] == files:
+        return last[1]
+    view = _fresh_view(files, ns)
+    if not tree.overrides:
+        with _VIEWS_LOCK:
+            _VIEWS.pop(tree.root, None)
+            _VIEWS[tree.root] = (files, view)
+            while len(_VIEWS) > MAX_VIEWS:
+                _VIEWS.pop(next(iter(_VIEWS)))
+    return view
+
+
+def _fresh_view(files: Block | dict[str, ScannedFile], ns: Mapping[str, str]) -> DocumentIndex:
+    if isinstance(files, Block):
+        return DocumentIndex(_block_rows(files, ns), files.text)
+    return DocumentIndex(_rows_of(files, ns), _texts_of(files))
+
+
+def _texts_of(files: Mapping[str, ScannedFile]) -> Callable[[str], str]:
+    def text_of(path: str) -> str:
+        return files[path].text
+
+    return text_of
+
+
+def _block_rows(block: Block, namespaces: Mapping[str, str]) -> list[Ident]:
+    """The rows of a loaded cache, with the namespaces folders force (see `_rows_of`)."""
+    rows = list(block.idents)
+    for position, path in enumerate(block.paths) if namespaces else ():
+        forced = namespaces.get(_folder(path))
+        if forced:
+            first, last = block.firsts[position], block.firsts[position + 1]
+            rows[first:last] = _forced(rows[first:last], forced)
+    return rows
+
+
+def _rows_of(files: Mapping[str, ScannedFile], namespaces: Mapping[str, str]) -> list[Ident]:
+    """The documents' rows, with the namespace a folder's kustomization forces (not on
+    Namespace objects)."""
+    rows: list[Ident] = []
+    for path, scanned in files.items():
+        forced = namespaces.get(_folder(path)) if namespaces else None
+        if forced:
+            rows += _forced(scanned.idents, forced)
+        else:
+            rows += scanned.idents
+    return rows
+
+
+def _forced(idents: Iterable[Ident], namespace: str) -> list[Ident]:
+    """Rows in a folder whose kustomization forces `namespace` (Namespace objects keep theirs)."""
+    return [(*r[:8], r[8] if r[5] == "Namespace" else namespace) for r in idents]
+
+
+def _scan_files(tree: RepoTree, cache: ScanCache) -> dict[str, ScannedFile]:
+    """Every YAML file scanned: planned changes afresh, files on disk through the repo's scan
+    cache (read and scanned only when new or changed). The caller holds the cache's lock."""
+    folders: dict[str, StatKey | None] = {}
+    began = time.time_ns()
+    keys = walk_yaml(os.fspath(tree.root), folders)
+    cache.note_folders(folders, began)
+    overrides = tree.overrides
+    files: dict[str, ScannedFile] = {}
+
+    def read(path: str) -> str:
+        return tree.read(path) or ""
+
+    fresh = cache.fresh_entries(keys)
+    for path in _yaml_paths(keys, overrides):
+        if path in overrides:
+            files[path] = _scanned(path, overrides[path] or "")
+        else:
+            found = fresh.get(path)
+            files[path] = found or cache.read_scanned(path, keys.get(path), read, scan_file)
+    if not overrides:  # planned deletions and edits say nothing about the disk
+        cache.keep_only(set(files))
+    cache.save()
+    return files
+
+
+def scan_documents(path: str, text: str, forced_namespace: str | None = None) -> Iterator[Document]:
+    """Split one file into its Kubernetes documents (those with a top-level `kind`)."""
+    for row in scan_idents(path, text):
+        ns = forced_namespace if forced_namespace and row[5] != "Namespace" else row[8]
+        yield Document(*row[:8], ns, text[row[3] : row[4]])
+
+
+def _scanned(path: str, text: str) -> ScannedFile:
+    """A planned change, scanned (never cached)."""
+    idents, namespace = scan_file(path, text)
+    return ScannedFile(text, idents, namespace=namespace)
+
+
+def _yaml_paths(found: Iterable[str], overrides: Mapping[str, str | None]) -> list[str]:
+    paths = set(found)
+    for path, text in overrides.items():
+        if _is_yaml_path(path):
+            (paths.add if text is not None else paths.discard)(path)
+    return sorted(paths)
+
+
+def _folder(path: str) -> str:
+    return path.rpartition("/")[0] or "."
+
+
+def tls_secrets(ingress: Mapping[str, Any]) -> list[str]:
+    spec = ingress.get("spec") or {}
+    return [t.get("secretName") for t in spec.get("tls") or [] if t.get("secretName")]
+
+
+def iter_backends(ingress: Mapping[str, Any]) -> Iterable[tuple[str, int | str, str]]:
+    """(service name, port number or name, path) of every backend of an Ingress."""
+    spec = ingress.get("spec") or {}
+    default = (spec.get("defaultBackend") or {}).get("service")
+    if default:
+        yield default["name"], _port(default.get("port") or {}), "/"
+    for rule in spec.get("rules") or []:
+        for p in (rule.get("http") or {}).get("paths") or []:
+            svc = (p.get("backend") or {}).get("service")
+            if svc:
+                yield svc["name"], _port(svc.get("port") or {}), p.get("path") or "/"
+
+
+def _port(port: Mapping[str, Any]) -> int | str:
+    value = port.get("number", port.get("name", ""))
+    return value if isinstance(value, int) else str(value)
+
+
+def _is_kustomization(path: str) -> bool:
+    return path.rsplit("/", 1)[-1] in KUSTOMIZATION_FILES
+
+
+def _is_yaml_path(path: str) -> bool:
+    return path.endswith(YAML_SUFFIXES) or _is_kustomization(path)
