@@ -106,8 +106,7 @@ def _dry_run(config: MigrationConfig, names: list[str], args: argparse.Namespace
         sys.stdout.write(plans_to_json(plans, single=args.slice != "all"))
     else:
         sys.stdout.write("\n".join(render_text(p) for p in plans))
-    for plan in plans:
-        refuse_errors(plan)  # printed above; also said on stderr, with exit code 2
+    refuse_errors(*plans)  # printed above; also said on stderr, with exit code 2
     return 0
 
 
@@ -123,8 +122,7 @@ def _preflight(config: MigrationConfig, names: list[str], args: argparse.Namespa
     """Everything that would make the run refuse, found before anything changes (exit 2)."""
     open_repo(config).ensure_clean()
     hosts = _recorded_old_hosts(config)
-    for plan in plan_slices(config, _tree(config), names, args.phase, False, (), hosts):
-        refuse_errors(plan)
+    refuse_errors(*plan_slices(config, _tree(config), names, args.phase, False, (), hosts))
     if args.phase in ("prereq", "all"):
         with tailnet_client(config, read_only=True) as client:
             if client is None:

@@ -58,20 +58,35 @@ def plan_slice(
     `prereq` are the tailnet steps when they were checked."""
     check_slice_name(config, name)
     inventory = inventory or build_inventory(tree)
-    facts = _facts(config, inventory, name)
     steps: list[Step] = []
     notices: list[Notice] = []
     if phase in ("prereq", "all"):
         steps += prereq or unchecked_prereq(config)
         notices += _failing_policy_tests(prereq)
-    if phase != "prereq":
-        inventory, more_steps, more_notices = _plan_repo_steps(
-            config, inventory, name, phase, old_hosts or {}
-        )
-        steps += more_steps
-        notices += more_notices
+    try:
+        facts = _facts(config, inventory, name)
+        if phase != "prereq":
+            inventory, more_steps, more_notices = _plan_repo_steps(
+                config, inventory, name, phase, old_hosts or {}
+            )
+            steps += more_steps
+            notices += more_notices
+    except PlanError as exc:  # this slice cannot be planned: said, and the others still are
+        facts = {}
+        steps += _unplanned_steps(config, name, phase)
+        notices.append(Notice("error", f"slices.{name}", str(exc)))
     plan = Plan(name, phase, dry_run, tuple(steps), tuple(_unique(notices)), facts)
     return PlannedSlice(plan, inventory)
+
+
+def _unplanned_steps(config: MigrationConfig, name: str, phase: str) -> list[Step]:
+    why = "not planned: the slice has an error (see the notices)"
+    if phase == "prereq":
+        return []
+    if isinstance(config.slices[name], LinksSlice):
+        return [] if phase == "2" else [Step("links", "unknown", why)]
+    wanted = {"1": ["phase-1"], "2": ["phase-2"], "all": ["phase-1", "phase-2"]}[phase]
+    return [Step(step, "unknown", why) for step in wanted]
 
 
 def _facts(config: MigrationConfig, inventory: Inventory, name: str) -> dict[str, str]:
@@ -367,12 +382,13 @@ def _duplicate_hostnames(
             continue
         if theirs == exp.hostname:
             clashes.append(other)
-    if clashes:
-        raise PlanError(
-            f"{config.source_path}: slices.{exp.slice}: tailnet hostname {exp.hostname!r} is also "
-            f"used by slice {', '.join(clashes)}; set slices.{exp.slice}.hostname"
-        )
-    return []
+    if not clashes:
+        return []
+    message = (
+        f"{config.source_path}: slices.{exp.slice}: tailnet hostname {exp.hostname!r} is also "
+        f"used by slice {', '.join(clashes)}; set slices.{exp.slice}.hostname"
+    )
+    return [Notice("error", f"slices.{exp.slice}", message)]
 
 
 def _unique(notices: Sequence[Notice]) -> list[Notice]:

@@ -38,11 +38,14 @@ def commit_subject(plan: Plan, step: Step) -> str:
     return f"{plan.slice}: {step.name}"
 
 
-def refuse_errors(plan: Plan) -> None:
-    """A plan with error notices (failed static checks, unaccepted auth change) is not applied."""
-    errors = [n for n in plan.notices if n.level == "error"]
-    if errors:
-        listed = "\n  ".join(f"{n.subject}: {n.message}" for n in errors)
-        raise CheckError(
-            f"slice {plan.slice}: the plan has problems, nothing was changed:\n  {listed}"
-        )
+def refuse_errors(*plans: Plan) -> None:
+    """Plans with error notices (failed static checks, an unaccepted auth change, a slice that
+    cannot be planned) are not applied; every problem of every plan is named together."""
+    blocks = []
+    for plan in plans:
+        errors = [n for n in plan.notices if n.level == "error"]
+        if errors:
+            listed = "\n  ".join(f"{n.subject}: {n.message}" for n in errors)
+            blocks.append(f"slice {plan.slice}: the plan has problems:\n  {listed}")
+    if blocks:
+        raise CheckError("\n".join(blocks) + "\nnothing was changed")

@@ -132,6 +132,19 @@ CASES = [
         ),
     ),
     Case(
+        "two-bad-slices-both-named",
+        "all",
+        (
+            "slices.pgadmin.from",
+            "Ingress pgadmin/pgadmin-old",
+            "slice pgadmin: the plan has problems",
+            "tailnet hostname 'longhorn' is also used by slice",
+        ),
+        config_edit=lambda s: s.replace(
+            "namespace: pgadmin, name: pgadmin}", "namespace: pgadmin, name: pgadmin-old}"
+        ).replace("name: grafana}\n", "name: grafana}\n    hostname: longhorn\n"),
+    ),
+    Case(
         "phase-2-before-phase-1",
         "pgadmin",
         ("Ingress pgadmin/pgadmin", "not in the repo", "run phase 1 of slice pgadmin first"),

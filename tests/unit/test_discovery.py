@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from flows.discover import comment_text, render_proposal
 from ingress2tailscale.config import ServiceSlice, load_config
 from ingress2tailscale.model import ResourceRef
 from ingress2tailscale.plan.discovery import Proposal, propose_config
 from ingress2tailscale.plan.exposure import derive_exposure
+from ingress2tailscale.plan.proposal import comment_text, render_proposal
 from ingress2tailscale.repo.inventory import read_inventory
 from tests.conftest import EXAMPLE_CONFIG, FIXTURE_REPO
 
