@@ -12,7 +12,7 @@ import pytest
 from ingress2tailscale.edit.terraform import check_terraform_fmt, edit_scopes, find_oauth_client
 from ingress2tailscale.errors import ConfigError
 
-GOLDEN = Path(__file__).parent.parent / "golden" / "terraform"
+GOLDEN = Path(__file__).parents[2] / "golden" / "terraform"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())
 RESOURCE = "tailscale_oauth_client.k8s_operator"
 WANTED = ["devices:core", "auth_keys", "services"]  # DESIGN.md 2.2

@@ -10,7 +10,7 @@ import pytest
 from ingress2tailscale.edit.policy import PolicyEdit, diff_policy, edit_policy, parse_policy
 from ingress2tailscale.errors import ConfigError
 
-GOLDEN = Path(__file__).parent.parent / "golden" / "policy"
+GOLDEN = Path(__file__).parents[2] / "golden" / "policy"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())
 
 # the seed's tailnet, as configured in DESIGN.md 2.2
