@@ -93,7 +93,11 @@ def _content_key(kubectl: str, folder: Path) -> str:
 
 @dataclass(frozen=True)
 class PlannedTree:
-    """The repo as the plan would leave it: `changed` applied over the files under `root`."""
+    """The repo as the plan would leave it: `changed` applied over the files under `root`.
+
+    Not a `RepoTree`: it answers the kustomize checks' questions (is this a file, a folder,
+    what does it hold) and records each answer, so a verdict is reused only while the disk
+    still answers the same (`verdicts.read_traced`)."""
 
     root: Path
     changed: Mapping[str, str | None]

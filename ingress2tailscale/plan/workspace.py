@@ -8,7 +8,10 @@ from ingress2tailscale.repo.inventory import Inventory, RepoTree, scan_documents
 
 
 class Workspace:
-    """Texts of the files a step edits: read through to the tree, written in memory."""
+    """Texts of the files a step edits: read through to the tree, written in memory.
+
+    Mutable, unlike `RepoTree`: one step's edits accumulate here, each seeing the ones before,
+    and `changes()` turns them into the step's FileChanges."""
 
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory

@@ -56,7 +56,13 @@ MAX_VIEWS = 8  # repos whose last inventory is kept in memory: an unchanged repo
 
 
 class RepoTree:
-    """The files of a GitOps repo: the folder on disk, with planned changes laid over it."""
+    """The files of a GitOps repo: the folder on disk, with planned changes laid over it.
+
+    The one immutable "repo plus planned changes" type. Two views wrap it for jobs it cannot
+    do: `plan.workspace.Workspace` is a step's mutable edit buffer over it (the edits of one
+    step, turned into FileChanges), and `checks.kustomize.PlannedTree` records every question
+    the checks ask of the disk so their verdict can be reused while the disk answers the same.
+    """
 
     def __init__(self, root: Path, overrides: Mapping[str, str | None] | None = None) -> None:
         self.root = root
