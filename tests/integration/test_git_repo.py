@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from ingress2tailscale.adapters.git_repo import GitRepo, commit_file
 from ingress2tailscale.config import load_config
-from ingress2tailscale.errors import GitError, PlanError, PushRejectedError
+from ingress2tailscale.errors import GitError, PlanError, PushRejectedError, RepoLockedError
 from ingress2tailscale.steps.repo import apply_repo_step
 from tests.conftest import git, make_gitops_repo, write_config
 
@@ -137,3 +139,39 @@ def test_commit_file_restores_the_file_when_the_commit_is_refused(tmp_path: Path
         commit_file(path, (CRLF_TF, CRLF_TF.replace('["a"]', '["b"]')), "s", "", {})
     assert path.read_bytes() == CRLF_TF.encode()
     assert git(path.parent, "status", "--porcelain") == ""
+
+
+def test_a_held_lock_names_its_holder_and_exits_2(tmp_path: Path) -> None:
+    repo = make_gitops_repo(tmp_path)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from pathlib import Path\n"
+            "from ingress2tailscale.adapters.git_repo import GitRepo\n"
+            "with GitRepo(Path(sys.argv[1])).lock():\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(60)\n",
+            str(repo),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(RepoLockedError) as err, GitRepo(repo).lock():
+            pass
+        assert err.value.exit_code == 2
+        message = str(err.value)
+        assert f"another ingress2tailscale run is changing this repo (pid {holder.pid} since " in (
+            message
+        )
+        assert message.endswith("); nothing was changed")
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    with GitRepo(repo).lock():  # released when its holder's process ends, even when killed
+        pass
