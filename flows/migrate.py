@@ -12,14 +12,14 @@ from pathlib import Path
 from flows.cli import run_cli
 from ingress2tailscale.adapters.tailscale_api import TailscaleClient
 from ingress2tailscale.config import MigrationConfig, load_config
-from ingress2tailscale.errors import ConfigError, CredentialsError, PlanError, TailscaleAuthError
+from ingress2tailscale.errors import ConfigError, CredentialsError, TailscaleAuthError
 from ingress2tailscale.model import PHASES
 from ingress2tailscale.plan.planner import check_slice_name, plan_slices
-from ingress2tailscale.repo.inventory import RepoTree
 from ingress2tailscale.report import plans_to_json, render_text
 from ingress2tailscale.steps.commit import refuse_errors
-from ingress2tailscale.steps.prereq import make_client, plan_prereq
-from ingress2tailscale.steps.repo import open_repo, recorded_old_hosts
+from ingress2tailscale.steps.prereq import make_client
+from ingress2tailscale.steps.preview import gitops_tree, old_hosts, preview_plans
+from ingress2tailscale.steps.repo import open_repo
 
 DEFAULT_CONFIG = Path("config/migration.yaml")
 
@@ -89,19 +89,8 @@ def tailnet_client(config: MigrationConfig, read_only: bool) -> Iterator[Tailsca
             client.close()
 
 
-def _tree(config: MigrationConfig) -> RepoTree:
-    tree = RepoTree(config.gitops.path)
-    if not tree.root.is_dir():
-        raise ConfigError(f"{config.source_path}: gitops.path {tree.root} is not a folder")
-    return tree
-
-
 def _dry_run(config: MigrationConfig, names: list[str], args: argparse.Namespace) -> int:
-    with tailnet_client(config, read_only=True) as client:
-        prereq = plan_prereq(config, client) if args.phase in ("prereq", "all") else []
-    tree = _tree(config)
-    hosts = _recorded_old_hosts(config)
-    plans = plan_slices(config, tree, names, args.phase, True, prereq, hosts)
+    plans = preview_plans(config, names, args.phase, os.environ)
     if args.output == "json":
         sys.stdout.write(plans_to_json(plans, single=args.slice != "all"))
     else:
@@ -110,19 +99,11 @@ def _dry_run(config: MigrationConfig, names: list[str], args: argparse.Namespace
     return 0
 
 
-def _recorded_old_hosts(config: MigrationConfig) -> dict[str, str]:
-    """Old hosts recorded by earlier phase-2 commits, when the GitOps folder is a git repo."""
-    try:
-        return recorded_old_hosts(config, open_repo(config))
-    except PlanError:
-        return {}  # not a git repo: only the hosts still in the files are known
-
-
 def _preflight(config: MigrationConfig, names: list[str], args: argparse.Namespace) -> None:
     """Everything that would make the run refuse, found before anything changes (exit 2)."""
     open_repo(config).ensure_clean()
-    hosts = _recorded_old_hosts(config)
-    refuse_errors(*plan_slices(config, _tree(config), names, args.phase, False, (), hosts))
+    hosts = old_hosts(config)
+    refuse_errors(*plan_slices(config, gitops_tree(config), names, args.phase, False, (), hosts))
     if args.phase in ("prereq", "all"):
         with tailnet_client(config, read_only=True) as client:
             if client is None:

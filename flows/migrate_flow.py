@@ -11,7 +11,7 @@ import os
 import sys
 from argparse import Namespace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # our own log lines (the apply command's output, policy retries) go to the flow run's log too
@@ -27,6 +27,7 @@ from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 
+from flows.plan_flow import publish_plans
 from ingress2tailscale.adapters.git_repo import GitRepo
 from ingress2tailscale.config import MigrationConfig, load_config
 from ingress2tailscale.errors import (
@@ -35,7 +36,7 @@ from ingress2tailscale.errors import (
     SliceFailedError,
     ValidationFailedError,
 )
-from ingress2tailscale.model import Step
+from ingress2tailscale.model import Phase, Step
 from ingress2tailscale.report import render_markdown
 from ingress2tailscale.steps.prereq import make_client
 from ingress2tailscale.steps.repo import Check, StepResult, open_repo
@@ -70,13 +71,25 @@ class _QuietExpectedErrors(logging.Filter):
 @flow(name="migrate")
 def migrate(
     slice: str,
-    phase: str = "all",
+    phase: Phase = "all",
     dry_run: bool = False,
     require_approval: bool = True,
     config: str = "config/migration.yaml",
-    approval_mode: str = "pause",
+    approval_mode: Literal["pause", "prompt"] = "pause",
 ) -> list[dict[str, Any]]:
-    """Migrate one slice (or `all`, in config order); a failed slice is rolled back."""
+    """Migrate one slice (or `all`, in config order); a failed slice is rolled back.
+
+    Args:
+        slice: a slice of the config, or `all`
+        phase: `prereq` (the tailnet steps), `1` (add the tailnet exposure), `2` (retire the
+            old one) or `all`
+        dry_run: only plan (the plans are the run's artifacts); change nothing anywhere
+        require_approval: pause between phase 1 and phase 2 until approved in the Resume form
+        config: the migration config, as a path on the machine that runs the flow
+        approval_mode: `pause` (the Prefect UI's Resume form) or `prompt` (the terminal)
+    """
+    if dry_run:
+        return publish_plans(config, slice, phase)
     cfg = load_config(Path(config))
     names = cfg.slice_names() if slice == "all" else [slice]
     mode = approval_mode if require_approval else "none"
@@ -213,11 +226,14 @@ def run_migration(config: MigrationConfig, names: list[str], args: Namespace) ->
         made = rollback(slice=args.slice, config=str(config.source_path))
         print(f"rolled back {args.slice}: {len(made)} revert commit(s)")
         return 0
-    mode = "none" if args.yes else "prompt"
-    if mode == "prompt" and args.phase == "all" and not sys.stdin.isatty():
+    if not args.yes and args.phase == "all" and not sys.stdin.isatty():
         raise MigrationError("phase 2 needs approval: run from a terminal, or pass --yes")
     done = migrate(
-        slice=args.slice, phase=args.phase, config=str(config.source_path), approval_mode=mode
+        slice=args.slice,
+        phase=args.phase,
+        config=str(config.source_path),
+        require_approval=not args.yes,
+        approval_mode="prompt",
     )
     if args.output == "json":
         print(json.dumps(done if args.slice == "all" else done[0], indent=2))

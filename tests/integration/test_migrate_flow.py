@@ -84,7 +84,7 @@ def test_a_slice_end_to_end_then_again_then_rolled_back(
     config = flow_config(tmp_path, repo, tailnet_emulator.url, tf_path)
     start = tree_of(repo)
 
-    first = migrate(slice="grafana", phase="all", config=str(config), approval_mode="none")
+    first = migrate(slice="grafana", phase="all", config=str(config), require_approval=False)
     actions = {s["name"]: s["action"] for s in first[0]["steps"]}
     assert actions == {
         "oauth-scopes": "change",
@@ -103,7 +103,7 @@ def test_a_slice_end_to_end_then_again_then_rolled_back(
     assert (repo / "apps/monitoring/wildcard-tls.yaml").exists()  # the status page still uses it
 
     writes_before = len([r for r in seeded.request_log if r.method != "GET"])
-    again = migrate(slice="grafana", phase="all", config=str(config), approval_mode="none")
+    again = migrate(slice="grafana", phase="all", config=str(config), require_approval=False)
     assert {s["action"] for s in again[0]["steps"]} == {"none"}
     writes_after = [r for r in seeded.request_log if r.method != "GET"]
     assert all(
@@ -136,10 +136,10 @@ def test_a_failed_phase_rolls_the_slice_back(prefect: None, tmp_path: Path) -> N
     hook.chmod(0o755)
     config = write_config(tmp_path, repo)
     start = tree_of(repo)
-    migrate(slice="pgadmin", phase="1", config=str(config), approval_mode="none")
+    migrate(slice="pgadmin", phase="1", config=str(config), require_approval=False)
     assert tree_of(repo) != start
     with pytest.raises(SliceFailedError, match=r"rolled back .* kept rejecting the push") as err:
-        migrate(slice="pgadmin", phase="2", config=str(config), approval_mode="none")
+        migrate(slice="pgadmin", phase="2", config=str(config), require_approval=False)
     assert isinstance(err.value.__cause__, PushRejectedError)
     assert tree_of(repo) == start
     assert git(repo, "status", "--porcelain") == ""
