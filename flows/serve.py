@@ -1,0 +1,68 @@
+"""`python -m flows.serve [--config PATH]`: serve the deployments `migrate`, `plan` and
+`rollback` against the Prefect server that `PREFECT_API_URL` names, until stopped.
+
+Runs started from the UI (or `POST /api/deployments/{id}/create_flow_run`) execute here, in a
+subprocess each, with this process's environment (the Tailscale credentials come from it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+# the runner looks for new runs this often (Prefect's 10 s makes a UI trigger wait ~8 s)
+os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")
+
+from flows.cli import run_cli
+from ingress2tailscale.config import load_config
+from ingress2tailscale.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config/migration.yaml")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.serve",
+        description="Serve the migration's Prefect deployments against PREFECT_API_URL.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="Runs look for new work every PREFECT_RUNNER_POLL_FREQUENCY seconds (2).",
+    )
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="the config file")
+    parser.add_argument("--limit", type=int, default=4, help="runs executed at the same time")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not os.environ.get("PREFECT_API_URL"):
+        raise ConfigError(
+            "PREFECT_API_URL is not set: point it at your Prefect server (for example "
+            "http://127.0.0.1:4200/api after `prefect server start`)"
+        )
+    config = load_config(args.config)  # a bad config stops here (exit 2), not in every run
+    from prefect import serve
+    from prefect.deployments.runner import RunnerDeployment
+
+    from flows.migrate_flow import migrate, rollback
+    from flows.plan_flow import plan
+
+    path = str(config.source_path.resolve())
+    about = {
+        "migrate": "Migrate a slice; pauses for approval before phase 2 (the Resume form).",
+        "plan": "The plan of a slice (a dry run): changes nothing.",
+        "rollback": "Revert every commit of a slice, newest first, and push.",
+    }
+    deployments = []
+    for name, one in (("migrate", migrate), ("plan", plan), ("rollback", rollback)):
+        made = one.to_deployment(name=name, parameters={"config": path}, description=about[name])
+        assert isinstance(made, RunnerDeployment)  # the sync call returns it, not a coroutine
+        deployments.append(made)
+    serve(*deployments, limit=args.limit, print_starting_message=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

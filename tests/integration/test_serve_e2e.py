@@ -1,0 +1,104 @@
+"""The deployments as the UI uses them: a real `prefect server`, `python -m flows.serve`, and
+runs triggered through the REST API the UI calls. A dry run changes nothing anywhere."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ingress2tailscale.sandbox.tailnet.emulator import TailnetEmulator, TailnetState
+from tests.conftest import ROOT, git, make_gitops_repo
+from tests.integration.conftest import TEST_CLIENT_ID, TEST_CLIENT_SECRET
+from tests.integration.prefect_server import (
+    artifacts,
+    background,
+    clean_env,
+    deployment_id,
+    prefect_server,
+    trigger,
+    wait_for_state,
+    wait_until,
+)
+from tests.integration.test_migrate_flow import flow_config
+
+pytestmark = pytest.mark.e2e
+WRITES = {"POST", "PATCH", "PUT", "DELETE"}
+READ_ONLY_POSTS = ("/oauth/token", "/acl/validate", "/acl/preview")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with prefect_server(tmp_path_factory.mktemp("prefect-server")) as url:
+        yield url
+
+
+def repo_state(repo: Path) -> tuple[str, str, str]:
+    origin = git(repo, "ls-remote", "origin", "refs/heads/main").split()[0]
+    return git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain"), origin
+
+
+def served(server: str) -> dict[str, str] | None:
+    """The deployments `flows.serve` registers, once all of them are there."""
+    ids = {name: deployment_id(server, name, name) for name in ("migrate", "plan", "rollback")}
+    return None if None in ids.values() else {k: str(v) for k, v in ids.items()}
+
+
+def writes(state: TailnetState) -> list[str]:
+    return [
+        f"{r.method} {r.path}"
+        for r in state.request_log
+        if r.method in WRITES and not r.path.endswith(READ_ONLY_POSTS)
+    ]
+
+
+def test_a_dry_run_started_like_the_ui_writes_nothing_and_publishes_the_plan(
+    server: str,
+    tmp_path: Path,
+    tf_path: Path,
+    seeded: TailnetState,
+    tailnet_emulator: TailnetEmulator,
+) -> None:
+    repo = make_gitops_repo(tmp_path)
+    config = flow_config(tmp_path, repo, tailnet_emulator.url, tf_path)
+    env = clean_env(
+        PREFECT_API_URL=server,
+        PREFECT_HOME=str(tmp_path / "serve-home"),
+        TS_OAUTH_CLIENT_ID=TEST_CLIENT_ID,
+        TS_OAUTH_CLIENT_SECRET=TEST_CLIENT_SECRET,
+    )
+    before, tf_before = repo_state(repo), tf_path.read_bytes()
+    argv = [sys.executable, "-m", "flows.serve", "--config", str(config)]
+    with background(argv, env | {"PYTHONPATH": str(ROOT)}, tmp_path / "serve.log") as serving:
+        ids = wait_until(lambda: served(server), 120, "the three deployments")
+        migrate = ids["migrate"]
+        seeded.request_log.clear()
+        run = trigger(server, migrate, {"slice": "db", "dry_run": True})
+        done = wait_for_state(server, run, {"COMPLETED", "FAILED", "CRASHED"})
+        assert serving.poll() is None
+    log = (tmp_path / "serve.log").read_text()
+    assert done["state_type"] == "COMPLETED", log[-3000:]
+    keys = {a["key"]: a for a in artifacts(server, run)}
+    assert keys["plan-db"]["type"] == "markdown"
+    assert "tazlab-db-tailnet" in keys["plan-db"]["data"]
+    assert repo_state(repo) == before and tf_path.read_bytes() == tf_before
+    assert writes(seeded) == []
+    assert any(r.path.endswith("/acl") and r.method == "GET" for r in seeded.request_log)
+    assert TEST_CLIENT_SECRET not in log
+
+
+def test_a_bad_slice_fails_the_run_with_the_command_lines_message(
+    server: str, tmp_path: Path, tf_path: Path, tailnet_emulator: TailnetEmulator
+) -> None:
+    repo = make_gitops_repo(tmp_path)
+    config = flow_config(tmp_path, repo, tailnet_emulator.url, tf_path)
+    env = clean_env(PREFECT_API_URL=server, PREFECT_HOME=str(tmp_path / "serve-home"))
+    argv = [sys.executable, "-m", "flows.serve", "--config", str(config)]
+    with background(argv, env | {"PYTHONPATH": str(ROOT)}, tmp_path / "serve.log"):
+        ids = wait_until(lambda: served(server), 120, "the three deployments")
+        run = trigger(server, ids["plan"], {"slice": "nope"})
+        done = wait_for_state(server, run, {"COMPLETED", "FAILED", "CRASHED"})
+    assert done["state_type"] == "FAILED"
+    assert "unknown slice 'nope'" in done["state"]["message"]
