@@ -5,21 +5,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 from flows.cli import run_cli
-from ingress2tailscale.adapters.tailscale_api import TailscaleClient
 from ingress2tailscale.config import MigrationConfig, load_config
-from ingress2tailscale.errors import ConfigError, CredentialsError, TailscaleAuthError
+from ingress2tailscale.errors import ConfigError
 from ingress2tailscale.model import PHASES
-from ingress2tailscale.plan.planner import check_slice_name, plan_slices
+from ingress2tailscale.plan.planner import check_slice_name
 from ingress2tailscale.report import plans_to_json, render_text
 from ingress2tailscale.steps.commit import refuse_errors
-from ingress2tailscale.steps.prereq import make_client
-from ingress2tailscale.steps.preview import gitops_tree, old_hosts, preview_plans
-from ingress2tailscale.steps.repo import open_repo
+from ingress2tailscale.steps.preview import preflight, preview_plans
 
 DEFAULT_CONFIG = Path("config/migration.yaml")
 
@@ -72,21 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run:
         return _dry_run(config, names, args)
     if not args.rollback:
-        _preflight(config, names, args)
+        preflight(config, names, args.phase, os.environ)  # fast: before Prefect starts
     from flows.migrate_flow import run_migration  # Prefect is imported only for real runs
 
     return run_migration(config, names, args)
-
-
-@contextmanager
-def tailnet_client(config: MigrationConfig, read_only: bool) -> Iterator[TailscaleClient | None]:
-    """A Tailscale API client from the environment's credentials, or None without them."""
-    client = make_client(config, os.environ, read_only=read_only)
-    try:
-        yield client
-    finally:
-        if client is not None:
-            client.close()
 
 
 def _dry_run(config: MigrationConfig, names: list[str], args: argparse.Namespace) -> int:
@@ -97,32 +82,6 @@ def _dry_run(config: MigrationConfig, names: list[str], args: argparse.Namespace
         sys.stdout.write("\n".join(render_text(p) for p in plans))
     refuse_errors(*plans)  # printed above; also said on stderr, with exit code 2
     return 0
-
-
-def _preflight(config: MigrationConfig, names: list[str], args: argparse.Namespace) -> None:
-    """Everything that would make the run refuse, found before anything changes (exit 2)."""
-    open_repo(config).ensure_clean()
-    hosts = old_hosts(config)
-    refuse_errors(*plan_slices(config, gitops_tree(config), names, args.phase, False, (), hosts))
-    if args.phase in ("prereq", "all"):
-        with tailnet_client(config, read_only=True) as client:
-            if client is None:
-                raise CredentialsError(
-                    "the tailnet steps need credentials: set TS_API_KEY, or TS_OAUTH_CLIENT_ID "
-                    "and TS_OAUTH_CLIENT_SECRET (or run --phase 1 / --phase 2 for repo changes)"
-                )
-            _try_credentials(config, client)
-
-
-def _try_credentials(config: MigrationConfig, client: TailscaleClient) -> None:
-    """One read the run needs anyway: refused credentials stop it before anything changes."""
-    try:
-        if config.tailscale.policy is not None:
-            client.get_policy()
-        else:
-            client.get_settings()
-    except TailscaleAuthError as exc:
-        raise CredentialsError(f"the Tailscale API refused the credentials: {exc}") from exc
 
 
 if __name__ == "__main__":

@@ -31,15 +31,18 @@ from flows.plan_flow import publish_plans
 from ingress2tailscale.adapters.git_repo import GitRepo
 from ingress2tailscale.config import MigrationConfig, load_config
 from ingress2tailscale.errors import (
+    ApprovalRejectedError,
     CredentialsError,
     MigrationError,
     SliceFailedError,
     ValidationFailedError,
 )
 from ingress2tailscale.model import Phase, Step
+from ingress2tailscale.plan.planner import check_slice_name
 from ingress2tailscale.report import render_markdown
 from ingress2tailscale.steps.prereq import make_client
-from ingress2tailscale.steps.repo import Check, StepResult, open_repo
+from ingress2tailscale.steps.preview import preflight
+from ingress2tailscale.steps.repo import Check, StepResult, open_repo, preview_phase2
 from tasks.acl import acl
 from tasks.git import revert_slice, rollback_run
 from tasks.links import links
@@ -49,14 +52,23 @@ from tasks.phase2 import phase2
 from tasks.tailnet_https import tailnet_https
 from tasks.validate import validate
 
-APPROVAL_TIMEOUT_S = 24 * 3600
+APPROVAL_TIMEOUT_S = float(os.environ.get("I2TS_APPROVAL_TIMEOUT_SECONDS", 24 * 3600))
+# how often a paused run looks for the Resume form's answer (Prefect's default is 10 s)
+APPROVAL_POLL_S = float(os.environ.get("I2TS_APPROVAL_POLL_SECONDS", 2))
 
 
 class Approval(RunInput):
-    """The form the Prefect UI shows between phase 1 and phase 2."""
+    """The Resume form between phase 1 and phase 2. Booleans default to false: Prefect's new UI
+    leaves an untouched boolean out, and a required one would make the resume fail."""
 
-    approved: bool
+    approve: bool = False
     comment: str = ""
+
+
+class AuthApproval(Approval):
+    """The form of a slice whose phase 2 drops forward-auth: that change is accepted apart."""
+
+    accept_auth_change: bool = False
 
 
 class _QuietExpectedErrors(logging.Filter):
@@ -91,7 +103,10 @@ def migrate(
     if dry_run:
         return publish_plans(config, slice, phase)
     cfg = load_config(Path(config))
+    if slice != "all":
+        check_slice_name(cfg, slice)
     names = cfg.slice_names() if slice == "all" else [slice]
+    preflight(cfg, names, phase, os.environ)  # before any write, whoever started the run
     mode = approval_mode if require_approval else "none"
     return [_migrate_slice(cfg, name, phase, mode) for name in names]
 
@@ -162,13 +177,17 @@ def _repo_steps(
     if name in cfg.service_slices():
         if phase in ("1", "all"):
             rows.append(_checked(repo, phase1(cfg, repo, name, run_id)))
-        approved, comment = _approval(name, mode) if phase == "all" else (True, "")
+        approved, comment = _approval(cfg, repo, name, mode) if phase == "all" else (True, "")
+        if not approved and mode == "pause":  # rejected in the Resume form: undo the slice
+            raise ApprovalRejectedError(
+                "phase 2 was not approved" + (f": {comment}" if comment else "")
+            )
         if not approved:
             why = f"not approved: {comment}" if comment else "not approved"
             rows.append({"name": "phase-2", "action": "none", "reason": why})
             return rows
         if phase in ("2", "all"):
-            rows.append(_checked(repo, phase2(cfg, repo, name, run_id)))
+            rows.append(_checked(repo, phase2(cfg, repo, name, run_id, comment)))
     elif phase in ("1", "all"):
         rows.append(_checked(repo, links(cfg, repo, name, run_id)))
     return rows
@@ -193,16 +212,29 @@ def _checked(repo: GitRepo, result: StepResult) -> dict[str, Any]:
     return {**_step_row(result.step), "commit": result.commit}
 
 
-def _approval(name: str, mode: str) -> tuple[bool, str]:
+def _approval(cfg: MigrationConfig, repo: GitRepo, name: str, mode: str) -> tuple[bool, str]:
     """Whether phase 2 may run, and the approver's comment."""
     if mode == "none":
         return True, ""
     if mode == "prompt":
         answer = input(f"Phase 1 of slice {name} is in place. Apply phase 2? [y/N] ")
         return answer.strip().lower() in ("y", "yes"), ""
-    reply = pause_flow_run(wait_for_input=Approval, timeout=APPROVAL_TIMEOUT_S)
-    get_run_logger().info("phase 2 of %s approved=%s: %s", name, reply.approved, reply.comment)
-    return bool(reply.approved), reply.comment
+    plan, dropped = preview_phase2(cfg, repo, name)
+    intro = f"Phase 1 of slice **{name}** is in place and passed its checks. Phase 2:\n\n"
+    if dropped:
+        intro += f"**It drops {dropped}**: set *accept auth change* to allow it.\n\n"
+    form = (AuthApproval if dropped else Approval).with_initial_data(
+        description=intro + render_markdown(plan)
+    )
+    reply = pause_flow_run(
+        wait_for_input=form, timeout=int(APPROVAL_TIMEOUT_S), poll_interval=int(APPROVAL_POLL_S)
+    )
+    accepted = not dropped or bool(getattr(reply, "accept_auth_change", False))
+    approved = bool(reply.approve) and accepted
+    get_run_logger().info("phase 2 of %s approved=%s: %s", name, approved, reply.comment)
+    if reply.approve and not accepted:
+        return False, f"the change of access ({dropped}) was not accepted. {reply.comment}".strip()
+    return approved, reply.comment
 
 
 def _step_row(step: Step) -> dict[str, Any]:

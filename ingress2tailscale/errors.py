@@ -16,8 +16,9 @@
         ├── ClusterError            the Kubernetes API
         ├── GitError                the GitOps repo's git operations
         │   └── PushRejectedError   the remote refused our push and a rebase did not fix it
-        └── SliceFailedError        a slice failed part-way and was rolled back
-            └── ValidationFailedError   a check after a step failed
+        ├── SliceFailedError        a slice failed part-way and was rolled back
+        │   └── ValidationFailedError   a check after a step failed
+        └── ApprovalRejectedError   phase 2 was rejected in the Resume form (the slice is undone)
 
 Messages name the file, key or line and say what to do; they never contain a secret.
 `yaml_problem` is the one place a YAML parser's error becomes words.
@@ -104,6 +105,10 @@ class SliceFailedError(ExternalError):
 
 class ValidationFailedError(SliceFailedError):
     """A check after a step failed; the slice is rolled back."""
+
+
+class ApprovalRejectedError(ExternalError):
+    """The approver rejected phase 2; the slice is rolled back."""
 
 
 def yaml_problem(exc: BaseException, line_offset: int = 0) -> tuple[int | None, int, str]:

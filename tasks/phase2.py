@@ -9,5 +9,7 @@ from ingress2tailscale.steps.repo import StepResult, apply_repo_step
 
 
 @task(name="phase-2", cache_policy=NO_CACHE, persist_result=False)
-def phase2(config: MigrationConfig, repo: GitRepo, slice_name: str, run_id: str) -> StepResult:
-    return apply_repo_step(config, repo, slice_name, "phase-2", run_id)
+def phase2(
+    config: MigrationConfig, repo: GitRepo, slice_name: str, run_id: str, note: str = ""
+) -> StepResult:
+    return apply_repo_step(config, repo, slice_name, "phase-2", run_id, note)

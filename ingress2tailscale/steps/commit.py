@@ -7,14 +7,17 @@ from ingress2tailscale.errors import CheckError
 from ingress2tailscale.model import Plan, Step, trailer_phase
 
 
-def commit_step(repo: GitRepo, plan: Plan, step: Step, run_id: str) -> str | None:
-    """Commit and push one step's file changes; returns the commit, or None if nothing to do."""
+def commit_step(repo: GitRepo, plan: Plan, step: Step, run_id: str, note: str = "") -> str | None:
+    """Commit and push one step's file changes; returns the commit, or None if nothing to do.
+    `note` (an approver's comment) is a paragraph of the message."""
     if step.action != "change":
         return None
     refuse_errors(plan)
     changes = [c for c in plan.file_changes if c in step.changes]
     subject = commit_subject(plan, step)
     body = "\n".join([step.reason, "", *(f"{c.op} {c.path}" for c in changes)])
+    if note.strip():
+        body += f"\n\nApproved: {note.strip()}"
     trailers = trailers_for(plan.slice, trailer_phase(step.name), run_id)
     if step.name == "phase-2" and plan.facts.get("old_host"):
         trailers[TRAILER_OLD_HOST] = plan.facts["old_host"]  # links need it once it is gone

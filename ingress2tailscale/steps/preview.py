@@ -1,15 +1,16 @@
-"""The plans of a dry run, the same whoever asks (the command line or a flow run): the tailnet
-is read, never written, when credentials are given; the repo is read as it is on disk."""
+"""The plans of a dry run and the pre-flight of a real one, the same whoever asks (the command
+line or a flow run): the tailnet is read, never written; the repo is read as it is on disk."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 from ingress2tailscale.config import MigrationConfig
-from ingress2tailscale.errors import ConfigError, PlanError
+from ingress2tailscale.errors import ConfigError, CredentialsError, PlanError, TailscaleAuthError
 from ingress2tailscale.model import Phase, Plan
 from ingress2tailscale.plan.planner import plan_slices
 from ingress2tailscale.repo.inventory import RepoTree
+from ingress2tailscale.steps.commit import refuse_errors
 from ingress2tailscale.steps.prereq import make_client, plan_prereq
 from ingress2tailscale.steps.repo import open_repo, recorded_old_hosts
 
@@ -42,3 +43,29 @@ def old_hosts(config: MigrationConfig) -> dict[str, str]:
         return recorded_old_hosts(config, open_repo(config))
     except PlanError:
         return {}  # not a git repo: only the hosts still in the files are known
+
+
+def preflight(
+    config: MigrationConfig, names: Sequence[str], phase: Phase, environ: Mapping[str, str]
+) -> None:
+    """Everything that would make a real run refuse, found before anything changes (exit 2):
+    the repo clean and on its branch, every slice planned without errors, one credentials read."""
+    open_repo(config).ensure_clean()
+    plans = plan_slices(config, gitops_tree(config), names, phase, False, (), old_hosts(config))
+    refuse_errors(*plans)
+    if phase not in ("prereq", "all"):
+        return
+    client = make_client(config, environ, read_only=True)
+    if client is None:
+        raise CredentialsError(
+            "the tailnet steps need credentials: set TS_API_KEY, or TS_OAUTH_CLIENT_ID "
+            "and TS_OAUTH_CLIENT_SECRET (or run --phase 1 / --phase 2 for repo changes)"
+        )
+    with client:
+        try:  # a read the run needs anyway: refused credentials stop it here
+            if config.tailscale.policy is not None:
+                client.get_policy()
+            else:
+                client.get_settings()
+        except TailscaleAuthError as exc:
+            raise CredentialsError(f"the Tailscale API refused the credentials: {exc}") from exc

@@ -8,9 +8,11 @@ from typing import Literal
 from ingress2tailscale.adapters.git_repo import GitRepo
 from ingress2tailscale.checks.manifests import check_files
 from ingress2tailscale.config import MigrationConfig
+from ingress2tailscale.errors import PlanError
 from ingress2tailscale.model import Plan, Step, phase_of_step
+from ingress2tailscale.plan.exposure import derive_exposure
 from ingress2tailscale.plan.planner import plan_slice
-from ingress2tailscale.repo.inventory import RepoTree
+from ingress2tailscale.repo.inventory import RepoTree, build_inventory
 from ingress2tailscale.steps.commit import commit_step
 
 Status = Literal["pass", "fail", "inconclusive"]
@@ -36,9 +38,15 @@ def open_repo(config: MigrationConfig) -> GitRepo:
 
 
 def apply_repo_step(
-    config: MigrationConfig, repo: GitRepo, slice_name: str, step_name: str, run_id: str
+    config: MigrationConfig,
+    repo: GitRepo,
+    slice_name: str,
+    step_name: str,
+    run_id: str,
+    note: str = "",
 ) -> StepResult:
-    """Plan one step on the repo as it is now, then commit and push it (idempotent)."""
+    """Plan one step on the repo as it is now, then commit and push it (idempotent); `note`
+    (the approver's comment) goes into the commit message."""
     phase = phase_of_step(step_name)
     hosts = recorded_old_hosts(config, repo)
     plan = plan_slice(
@@ -47,7 +55,7 @@ def apply_repo_step(
     step = next((s for s in plan.steps if s.name == step_name), None)
     if step is None:
         return StepResult(plan, Step(step_name, "none", "nothing to do for this slice"), None)
-    return StepResult(plan, step, commit_step(repo, plan, step, run_id))
+    return StepResult(plan, step, commit_step(repo, plan, step, run_id, note))
 
 
 def recorded_old_hosts(config: MigrationConfig, repo: GitRepo) -> dict[str, str]:
@@ -70,3 +78,17 @@ def validate_static(repo: GitRepo, result: StepResult) -> list[Check]:
         detail = "; ".join(f"{n.subject}: {n.message}" for n in problems)
         return [Check("static", "fail", detail)]
     return [Check("static", "pass", f"{len(changed)} file(s) parse and pass the schema checks")]
+
+
+def preview_phase2(config: MigrationConfig, repo: GitRepo, slice_name: str) -> tuple[Plan, str]:
+    """What phase 2 would do on the repo as it is now, and the access control it drops
+    (the forward-auth middlewares, '' when none): what an approver is shown."""
+    hosts = recorded_old_hosts(config, repo)
+    tree = RepoTree(repo.path)
+    now = build_inventory(tree)
+    planned = plan_slice(config, tree, slice_name, "2", inventory=now, old_hosts=hosts)
+    try:
+        exposure = derive_exposure(config, now, slice_name)
+    except PlanError:
+        return planned.plan, ""
+    return planned.plan, ", ".join(exposure.middlewares)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ingress2tailscale.errors import PushRejectedError
+from ingress2tailscale.errors import PushRejectedError, SliceFailedError
 from ingress2tailscale.sandbox.tailnet.emulator import TailnetEmulator, TailnetState
 from tests.conftest import git, make_gitops_repo, write_config
 from tests.integration.conftest import (
@@ -172,8 +172,14 @@ def test_phase_2_waits_for_approval_from_the_ui_form(
     config = flow_config(tmp_path, repo, tailnet_emulator.url, tf_path)
     results: list[list[dict[str, object]]] = []
 
+    before = tree_of(repo)
+    failures: list[BaseException] = []
+
     def run() -> None:
-        results.append(migrate(slice="grafana", phase="all", config=str(config)))
+        try:
+            results.append(migrate(slice="grafana", phase="all", config=str(config)))
+        except SliceFailedError as exc:
+            failures.append(exc)
 
     runner = threading.Thread(target=run)
     runner.start()
@@ -184,11 +190,18 @@ def test_phase_2_waits_for_approval_from_the_ui_form(
             assert time.monotonic() < deadline, "the run never paused for approval"
             time.sleep(0.5)
         assert (repo / "apps/monitoring/ingress-grafana.yaml").exists()  # phase 2 not yet
-        resume_flow_run(found[0].id, run_input={"approved": approved, "comment": "by ops"})
+        keys = found[0].state.state_details.run_input_keyset  # type: ignore[union-attr]
+        description = client.read_flow_run_input(found[0].id, keys["description"])
+        assert "auth-oauth2-proxy" in description and "ingress-grafana.yaml" in description
+        reply = {"approve": approved, "accept_auth_change": True, "comment": "by ops"}
+        resume_flow_run(found[0].id, run_input=reply)
     runner.join(timeout=120)
     assert not runner.is_alive()
-    steps = {s["name"]: s for s in results[-1][0]["steps"]}  # type: ignore[index]
-    assert steps["phase-2"]["action"] == ("change" if approved else "none")
-    assert approved or steps["phase-2"]["reason"] == "not approved: by ops"
-    assert (repo / "apps/monitoring/ingress-grafana.yaml").exists() is not approved
-    assert (repo / "apps/monitoring/tailnet-ingress.yaml").exists()  # phase 1 stays either way
+    if approved:
+        steps = {s["name"]: s for s in results[-1][0]["steps"]}  # type: ignore[index]
+        assert steps["phase-2"]["action"] == "change"
+        assert not (repo / "apps/monitoring/ingress-grafana.yaml").exists()
+        assert "Approved: by ops" in git(repo, "log", "-1", "--format=%B")
+    else:  # rejected in the form: the slice is undone
+        assert "phase 2 was not approved: by ops" in str(failures[0])
+        assert tree_of(repo) == before
