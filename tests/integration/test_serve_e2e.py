@@ -75,7 +75,7 @@ def test_a_dry_run_started_like_the_ui_writes_nothing_and_publishes_the_plan(
         ids = wait_until(lambda: served(server), 120, "the three deployments")
         migrate = ids["migrate"]
         seeded.request_log.clear()
-        run = trigger(server, migrate, {"slice": "db", "dry_run": True})
+        run = trigger(server, migrate, {"slice": "db", "dry_run": True, "config": str(config)})
         done = wait_for_state(server, run, {"COMPLETED", "FAILED", "CRASHED"})
         assert serving.poll() is None
     log = (tmp_path / "serve.log").read_text()
@@ -98,7 +98,7 @@ def test_a_bad_slice_fails_the_run_with_the_command_lines_message(
     argv = [sys.executable, "-m", "flows.serve", "--config", str(config)]
     with background(argv, env | {"PYTHONPATH": str(ROOT)}, tmp_path / "serve.log"):
         ids = wait_until(lambda: served(server), 120, "the three deployments")
-        run = trigger(server, ids["plan"], {"slice": "nope"})
+        run = trigger(server, ids["plan"], {"slice": "nope", "config": str(config)})
         done = wait_for_state(server, run, {"COMPLETED", "FAILED", "CRASHED"})
     assert done["state_type"] == "FAILED"
     assert "unknown slice 'nope'" in done["state"]["message"]

@@ -1,0 +1,133 @@
+"""Approval in a real browser: a migrate run started as the UI does pauses before phase 2; the
+run's page in the Prefect UI resumes it through the form. Approved, the slice completes with the
+approver's comment in the phase-2 commit; rejected, it is rolled back."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingress2tailscale.sandbox.tailnet.emulator import TailnetEmulator, TailnetState
+from tests.conftest import ROOT, git, make_gitops_repo
+from tests.integration.conftest import TEST_CLIENT_ID, TEST_CLIENT_SECRET
+from tests.integration.prefect_server import (
+    artifacts,
+    background,
+    clean_env,
+    deployment_id,
+    prefect_server,
+    trigger,
+    wait_for_state,
+    wait_until,
+)
+from tests.integration.test_migrate_flow import flow_config
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = ROOT / "tests" / "output" / "ui"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with prefect_server(tmp_path_factory.mktemp("prefect-ui")) as url:
+        yield url
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (make test installs it as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def open_page(browser: Any, url: str) -> Any:
+    """A page that can reach only this machine (the new UI calls an outside host otherwise)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.route("**/*", lambda r: r.continue_() if "//127.0.0.1" in r.request.url else r.abort())
+    page.goto(url)
+    return page
+
+
+def resume_in_browser(browser: Any, server: str, run: str, approve: bool, comment: str) -> None:
+    """What an approver does: open the paused run, Resume, set the switches, comment, Submit."""
+    page = open_page(browser, f"{server.removesuffix('/api')}/runs/flow-run/{run}")
+    page.get_by_role("button", name="Resume").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Approve", exact=False).first.wait_for()
+    switches = dialog.get_by_role("switch")  # in form order: approve, accept_auth_change
+    if approve:
+        switches.nth(0).click()
+    switches.nth(1).click()
+    dialog.locator("textarea").fill(comment)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"paused-form-{'approve' if approve else 'reject'}.png"))
+    dialog.get_by_role("button", name="Submit").click()
+    dialog.wait_for(state="hidden")
+    page.close()
+
+
+def start_serving(server: str, tmp_path: Path, config: Path) -> Any:
+    env = clean_env(
+        PREFECT_API_URL=server,
+        PREFECT_HOME=str(tmp_path / "serve-home"),
+        TS_OAUTH_CLIENT_ID=TEST_CLIENT_ID,
+        TS_OAUTH_CLIENT_SECRET=TEST_CLIENT_SECRET,
+        PYTHONPATH=str(ROOT),
+        I2TS_APPROVAL_POLL_SECONDS="1",
+    )
+    argv = [sys.executable, "-m", "flows.serve", "--config", str(config)]
+    return background(argv, env, tmp_path / "serve.log")
+
+
+@pytest.mark.parametrize("approve", [True, False], ids=["approved", "rejected"])
+def test_phase_2_is_approved_or_rejected_in_the_browser(
+    approve: bool,
+    server: str,
+    browser: Any,
+    tmp_path: Path,
+    tf_path: Path,
+    seeded: TailnetState,
+    tailnet_emulator: TailnetEmulator,
+) -> None:
+    repo = make_gitops_repo(tmp_path)
+    config = flow_config(tmp_path, repo, tailnet_emulator.url, tf_path)
+    before = git(repo, "rev-parse", "HEAD^{tree}")
+    with start_serving(server, tmp_path, config):
+        migrate = wait_until(lambda: deployment_id(server, "migrate", "migrate"), 120, "deploy")
+        run = trigger(server, migrate, {"slice": "grafana", "config": str(config)})
+        state = wait_for_state(server, run, {"PAUSED", "COMPLETED", "FAILED", "CRASHED"})
+        assert state["state_type"] == "PAUSED", (tmp_path / "serve.log").read_text()[-3000:]
+        assert (repo / "apps/monitoring/tailnet-ingress.yaml").exists()  # phase 1 is in
+        resume_in_browser(browser, server, run, approve, "checked the tailnet URL - ops")
+        done = wait_for_state(server, run, {"COMPLETED", "FAILED", "CRASHED"})
+    found = {a["key"]: a for a in artifacts(server, run)}
+    assert "plan-grafana-phase-1" in found and "validation-grafana-phase-1" in found
+    if approve:
+        assert done["state_type"] == "COMPLETED"
+        message = git(repo, "log", "-1", "--format=%B")
+        assert "Migration-Phase: 2" in message
+        assert "Approved: checked the tailnet URL - ops" in message
+        assert git(repo, "rev-parse", "HEAD") == git(repo, "rev-parse", "origin/main")
+        assert not (repo / "apps/monitoring/ingress-grafana.yaml").exists()
+        page = open_page(
+            browser,
+            f"{server.removesuffix('/api')}/artifacts/artifact/"
+            f"{found['plan-grafana-phase-2']['id']}",
+        )
+        page.get_by_text("phase 2").first.wait_for()
+        page.screenshot(path=str(SHOTS / "plan-artifact.png"))
+        page.close()
+    else:
+        assert done["state_type"] == "FAILED"
+        assert "phase 2 was not approved: checked the tailnet URL - ops" in done["state"]["message"]
+        assert git(repo, "rev-parse", "HEAD^{tree}") == before  # the slice is undone
+        assert git(repo, "rev-parse", "HEAD") == git(repo, "rev-parse", "origin/main")
