@@ -137,3 +137,61 @@ def artifacts(url: str, run_id: str) -> list[dict[str, Any]]:
     )
     answer.raise_for_status()
     return list(answer.json())
+
+
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def postgres_missing() -> str | None:
+    """Why a PostgreSQL server cannot be started here, or None when it can."""
+    if not (POSTGRES_BIN / "initdb").exists():
+        return f"PostgreSQL is not installed ({POSTGRES_BIN}/initdb is missing)"
+    if os.geteuid() == 0 and subprocess.run(["id", "postgres"], capture_output=True).returncode:
+        return "PostgreSQL refuses to run as root and there is no `postgres` user"
+    return None
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throw-away PostgreSQL on loopback (run as the `postgres` user when we are root: initdb
+    refuses root); yields the asyncpg URL of its database `prefect`."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="i2ts-pg-"))
+    folder.chmod(0o755)
+    data, port = folder / "data", free_port()
+    data.mkdir(mode=0o700)
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres")
+        shutil.chown(data, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+
+    def run(*argv: str) -> None:
+        subprocess.run([*as_user, *argv], check=True, capture_output=True, timeout=120)
+
+    run(
+        str(POSTGRES_BIN / "initdb"), "-D", str(data), "-U", "prefect", "--auth=trust", "-E", "UTF8"
+    )
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
+    log = str(folder / "postgres.log")
+    run(str(POSTGRES_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", log, "-w", "start")
+    try:
+        run(
+            str(POSTGRES_BIN / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "prefect",
+            "-d",
+            "postgres",
+            "-c",
+            "create database prefect",
+        )
+        yield f"postgresql+asyncpg://prefect@127.0.0.1:{port}/prefect"
+    finally:
+        run(str(POSTGRES_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)

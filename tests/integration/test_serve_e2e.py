@@ -17,6 +17,8 @@ from tests.integration.prefect_server import (
     background,
     clean_env,
     deployment_id,
+    postgres_missing,
+    postgres_server,
     prefect_server,
     trigger,
     wait_for_state,
@@ -29,9 +31,23 @@ WRITES = {"POST", "PATCH", "PUT", "DELETE"}
 READ_ONLY_POSTS = ("/oauth/token", "/acl/validate", "/acl/preview")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with prefect_server(tmp_path_factory.mktemp("prefect-server")) as url:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A Prefect server on SQLite, and the compose stack's topology: one on PostgreSQL."""
+    home = tmp_path_factory.mktemp(f"prefect-{request.param}")
+    if request.param == "sqlite":
+        with prefect_server(home) as url:
+            yield url
+        return
+    why = postgres_missing()
+    if why:
+        pytest.skip(why)
+    with (
+        postgres_server() as database,
+        prefect_server(home, {"PREFECT_API_DATABASE_CONNECTION_URL": database}) as url,
+    ):
         yield url
 
 
