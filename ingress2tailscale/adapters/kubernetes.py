@@ -177,6 +177,7 @@ class KubeClient:
         source: str = "",
         timeouts: KubernetesTimeouts | None = None,
         request_timeout_s: float = REQUEST_TIMEOUT_S,
+        watch_window_s: float = WATCH_WINDOW_S,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._api = api_client
@@ -185,6 +186,7 @@ class KubeClient:
         self.host = str(api_client.configuration.host)
         self.timeouts = timeouts or KubernetesTimeouts()
         self._request_timeout = request_timeout_s
+        self._watch_window = watch_window_s
         self._clock = clock
         self._core = k8s.CoreV1Api(api_client)
         self._networking = k8s.NetworkingV1Api(api_client)
@@ -472,7 +474,7 @@ class KubeClient:
         deadline = time.monotonic() + deadline_s
         last = "not seen yet"
         while (remaining := deadline - time.monotonic()) > 0:
-            for kind, obj in self._events(target, call, args, min(remaining, WATCH_WINDOW_S)):
+            for kind, obj in self._events(target, call, args, min(remaining, self._watch_window)):
                 if not match(obj):
                     continue
                 if kind == "DELETED":
