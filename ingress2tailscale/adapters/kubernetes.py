@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import urllib3
+import yaml
 from kubernetes import client as k8s
 from kubernetes import config as _k8s_config
 from kubernetes import watch as _k8s_watch
@@ -41,7 +42,12 @@ from ingress2tailscale.adapters.kubernetes_models import (
     selector_matches,
 )
 from ingress2tailscale.config import KubernetesTimeouts
-from ingress2tailscale.errors import ClusterError, ClusterNotFoundError, ConfigError
+from ingress2tailscale.errors import (
+    ClusterError,
+    ClusterNotFoundError,
+    ConfigError,
+    describe_yaml_error,
+)
 from ingress2tailscale.kinds import (
     DEVICE_FQDN_KEY,
     EVENT,
@@ -145,6 +151,8 @@ def _check_context(path: Path, context: str | None) -> str:
         )
     try:
         contexts, active = k8s_config.list_kube_config_contexts(config_file=str(path))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"the kubeconfig {path}: {describe_yaml_error(exc)}") from None
     except (ConfigException, ValueError, TypeError, KeyError) as exc:
         raise ConfigError(
             f"the kubeconfig {path} cannot be read: {type(exc).__name__}: {exc}"

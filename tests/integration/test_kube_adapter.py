@@ -463,12 +463,41 @@ def test_force_sync_annotates_the_external_secret(emu: KubeEmulator, kube: KubeC
 # --- connect --------------------------------------------------------------------------------
 
 
-def test_connect_to_a_missing_kubeconfig_names_the_file(tmp_path: Path) -> None:
-    missing = tmp_path / "nowhere" / "kubeconfig"
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        (None, ["does not exist", "set kubernetes.kubeconfig"]),
+        ("clusters: [unclosed\n", ["line 2, column 1: not valid YAML"]),
+        ("", ["file is empty"]),
+    ],
+    ids=["missing", "not-yaml", "empty"],
+)
+def test_a_kubeconfig_that_cannot_be_used_is_a_config_error_naming_it(
+    tmp_path: Path, text: str | None, fragments: list[str]
+) -> None:
+    path = tmp_path / "kubeconfig"
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
-        connect(missing, "sandbox")
+        connect(path, "sandbox")
     assert caught.value.exit_code == 2
-    assert f"the kubeconfig {missing} does not exist" in str(caught.value)
+    assert f"the kubeconfig {path}" in str(caught.value)
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+
+
+SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+
+@pytest.mark.skipif(SERVICE_ACCOUNT_TOKEN.exists(), reason="inside a pod the account exists")
+def test_in_cluster_without_a_service_account_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the environment of a pod, minus its mounted token (no code of ours is replaced)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.43.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    with pytest.raises(ConfigError, match="in-cluster service account"):
+        connect()
 
 
 def test_connect_to_an_unknown_context_lists_the_known_ones(emu: KubeEmulator) -> None:
