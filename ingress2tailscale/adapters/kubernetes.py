@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -482,15 +482,17 @@ class KubeClient:
         deadline = time.monotonic() + deadline_s
         last = "not seen yet"
         while (remaining := deadline - time.monotonic()) > 0:
-            for kind, obj in self._events(target, call, args, min(remaining, self._watch_window)):
-                if not match(obj):
-                    continue
-                if kind == "DELETED":
-                    last = "deleted"
-                    continue
-                result, last = verdict(obj)
-                if result is not None:
-                    return result
+            window = min(remaining, self._watch_window)
+            with contextlib.closing(self._events(target, call, args, window)) as events:
+                for kind, obj in events:
+                    if match(obj) and kind == "DELETED":
+                        last = "deleted"
+                    elif match(obj):
+                        result, last = verdict(obj)
+                        if result is not None:
+                            return result
+                    if time.monotonic() >= deadline:
+                        break  # a busy stream never reaches its read timeout
         raise ClusterError(
             f"timed out after {deadline_s:g} s waiting for {subject or target} {what} "
             f"(last: {last})"
@@ -498,7 +500,7 @@ class KubeClient:
 
     def _events(
         self, target: Target, call: Callable[..., Any], args: tuple[Any, ...], window: float
-    ) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    ) -> Generator[tuple[str, Mapping[str, Any]], None, None]:
         """(type, object as served) of one watch window; the window's end is not an error."""
         watcher = k8s_watch.Watch()
         stream = watcher.stream(

@@ -199,6 +199,31 @@ def test_the_wait_times_out_naming_the_last_state(emu: KubeEmulator, kube: KubeC
     assert f"last: Ready=True (ReconciliationSucceeded: Applied revision: {OLD})" in text
 
 
+def test_a_busy_stream_does_not_stretch_the_deadline(emu: KubeEmulator, kube: KubeClient) -> None:
+    """Events about other objects keep the stream's reads from timing out; the deadline holds."""
+    emu.create(kustomization(status=STALE))
+    emu.create(kustomization("infrastructure"))
+    stop = threading.Event()
+
+    def churn() -> None:
+        count = 0
+        while not stop.wait(0.05):
+            count += 1
+            labels = {"metadata": {"labels": {"churn": str(count)}}}
+            emu.patch("Kustomization", FLUX_NS, "infrastructure", labels)
+
+    thread = threading.Thread(target=churn, name="test-churn")
+    thread.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(ClusterError, match="timed out"):
+            kube.wait_kustomization_ready(FLUX_NS, "apps", REVISION, SHORT_WAIT)
+    finally:
+        stop.set()
+        thread.join(LONG_WAIT)
+    assert time.monotonic() - started < SHORT_WAIT + 2.0
+
+
 def test_a_missing_kustomization_is_not_found(kube: KubeClient) -> None:
     with pytest.raises(ClusterNotFoundError, match="Kustomization flux-system/apps"):
         kube.kustomization_status(FLUX_NS, "apps")
