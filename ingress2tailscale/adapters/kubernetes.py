@@ -313,6 +313,8 @@ class KubeClient:
         self, parent_kind: str, parent_namespace: str, parent_name: str, operator_namespace: str
     ) -> ProxySecret | None:
         """The state Secret of the proxy the operator made for a parent Ingress or Service."""
+        if parent_kind not in PARENT_TYPES:
+            raise ValueError(f"the operator makes proxies for {', '.join(PARENT_TYPES)} only")
         labels = {
             PARENT_RESOURCE_LABEL: parent_name,
             PARENT_NAMESPACE_LABEL: parent_namespace,
@@ -338,12 +340,16 @@ class KubeClient:
             namespace,
             field_selector=fields,
         )
-        return [
-            WarningEvent(str(e.get("reason") or ""), str(e.get("message") or ""))
+        about = [
+            e
             for e in items
             if e.get("type") == "Warning"
             and (e.get("involvedObject") or {}).get("kind") == kind
             and (e.get("involvedObject") or {}).get("name") == name
+        ]
+        about.sort(key=_event_time)  # stable: events without times keep the server's order
+        return [
+            WarningEvent(str(e.get("reason") or ""), str(e.get("message") or "")) for e in about
         ]
 
     # --- pods and secrets ---------------------------------------------------------------
@@ -565,6 +571,13 @@ class KubeClient:
                 if word:
                     text = text.replace(word, "[redacted]")
         return text
+
+
+def _event_time(event: Mapping[str, Any]) -> str:
+    """When an event last happened, as an RFC 3339 string (they sort as text)."""
+    meta = event.get("metadata") or {}
+    when = event.get("lastTimestamp") or event.get("eventTime") or meta.get("creationTimestamp")
+    return str(when or "")
 
 
 def _name(obj: Mapping[str, Any]) -> str:

@@ -380,8 +380,12 @@ def test_find_proxy_secret_is_none_before_the_operator_made_one(
     assert kube.find_proxy_secret("Ingress", "pgadmin", "pgadmin-tailnet", "tailscale") is None
 
 
+EVENT_TIMES = {"e0": "2026-12-01T10:05:00Z", "e1": "2026-12-01T10:00:00Z"}
+
+
 def event(name: str, kind: str, obj: str, type: str, reason: str, message: str) -> dict[str, Any]:
     return {
+        "lastTimestamp": EVENT_TIMES.get(name, "2026-12-01T09:00:00Z"),
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {"name": name, "namespace": "pgadmin"},
@@ -394,12 +398,16 @@ def event(name: str, kind: str, obj: str, type: str, reason: str, message: str) 
 
 def test_warning_events_are_those_of_the_object(emu: KubeEmulator, kube: KubeClient) -> None:
     rule = "rule with host pgadmin.tazlab.net ignored, unsupported"
+    emu.create(event("e0", "Ingress", "pgadmin-tailnet", "Warning", "NoValidBackends", "none"))
     emu.create(event("e1", "Ingress", "pgadmin-tailnet", "Warning", "InvalidIngressBackend", rule))
     emu.create(event("e2", "Ingress", "pgadmin-tailnet", "Normal", "PathUndefined", "no path"))
     emu.create(event("e3", "Ingress", "pgadmin", "Warning", "Other", "the old Ingress"))
     emu.create(event("e4", "Service", "pgadmin-tailnet", "Warning", "Other", "another kind"))
     found = kube.warning_events("pgadmin", "Ingress", "pgadmin-tailnet")
-    assert [(e.reason, e.message) for e in found] == [("InvalidIngressBackend", rule)]
+    assert [(e.reason, e.message) for e in found] == [
+        ("InvalidIngressBackend", rule),  # 10:00, before e0's 10:05
+        ("NoValidBackends", "none"),
+    ]
 
 
 # --- pods and secrets ------------------------------------------------------------------------
