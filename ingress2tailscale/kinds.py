@@ -38,7 +38,6 @@ SERVICE = ApiKind("Service", "", "v1", "services")
 SECRET = ApiKind("Secret", "", "v1", "secrets")
 POD = ApiKind("Pod", "", "v1", "pods")
 EVENT = ApiKind("Event", "", "v1", "events")
-NAMESPACE = ApiKind("Namespace", "", "v1", "namespaces", namespaced=False)
 INGRESS = ApiKind("Ingress", "networking.k8s.io", "v1", "ingresses")
 GIT_REPOSITORY = ApiKind(
     "GitRepository", "source.toolkit.fluxcd.io", "v1", "gitrepositories", crd_of="Flux"
