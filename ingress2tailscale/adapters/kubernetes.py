@@ -80,6 +80,7 @@ __all__ = [
 REQUEST_TIMEOUT_S = 30.0  # one ordinary request (not a watch)
 WATCH_WINDOW_S = 60.0  # a watch is re-opened (and the state re-listed) at least this often
 MERGE_PATCH = "application/merge-patch+json"
+WRITE_VERBS = frozenset({"create", "patch", "delete"})
 DEFAULT_KUBECONFIG = Path("~/.kube/config")
 IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
 # a 404 Status with one of these reasons is a missing object of a known kind; anything else
@@ -104,6 +105,7 @@ def connect(
     context: str | None = None,
     *,
     timeouts: KubernetesTimeouts | None = None,
+    read_only: bool = False,
 ) -> KubeClient:
     """A client for `context` of `kubeconfig`, checked with one cheap read.
 
@@ -117,7 +119,8 @@ def connect(
             k8s_config.load_incluster_config(client_configuration=configuration)
         except ConfigException as exc:
             raise ConfigError(f"cannot use the in-cluster service account: {exc}") from None
-        kube = KubeClient(k8s.ApiClient(configuration), timeouts=timeouts, source="in-cluster")
+        api_client = k8s.ApiClient(configuration)
+        kube = KubeClient(api_client, timeouts=timeouts, source="in-cluster", read_only=read_only)
     else:
         path = (kubeconfig or _default_kubeconfig()).expanduser()
         context = _check_context(path, context)
@@ -128,7 +131,9 @@ def connect(
                 f"the kubeconfig {path} cannot be used with context {context!r}: "
                 f"{type(exc).__name__}: {exc}; check kubernetes.kubeconfig and kubernetes.context"
             ) from None
-        kube = KubeClient(api_client, context=context, source=str(path), timeouts=timeouts)
+        kube = KubeClient(
+            api_client, context=context, source=str(path), timeouts=timeouts, read_only=read_only
+        )
     try:
         kube.check_access()
     except BaseException:
@@ -186,6 +191,7 @@ class KubeClient:
         timeouts: KubernetesTimeouts | None = None,
         request_timeout_s: float = REQUEST_TIMEOUT_S,
         watch_window_s: float = WATCH_WINDOW_S,
+        read_only: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._api = api_client
@@ -195,13 +201,15 @@ class KubeClient:
         self.timeouts = timeouts or KubernetesTimeouts()
         self._request_timeout = request_timeout_s
         self._watch_window = watch_window_s
+        self.read_only = read_only  # dry runs: every write is refused before it is sent
         self._clock = clock
         self._core = k8s.CoreV1Api(api_client)
         self._networking = k8s.NetworkingV1Api(api_client)
         self._custom = k8s.CustomObjectsApi(api_client)
 
     def __repr__(self) -> str:
-        return f"KubeClient({self.host!r}, context={self.context!r})"
+        mode = ", read_only=True" if self.read_only else ""
+        return f"KubeClient({self.host!r}, context={self.context!r}{mode})"
 
     def close(self) -> None:
         self._api.close()
@@ -461,6 +469,8 @@ class KubeClient:
         self, verb: str, target: Target, call: Callable[..., T], *args: Any, **kwargs: Any
     ) -> T:
         """Every call goes through here: a bounded time, and faults become our errors."""
+        if self.read_only and verb in WRITE_VERBS:
+            raise ClusterError(f"refusing to {verb} {target}: this client is read-only")
         kwargs.setdefault("_request_timeout", self._request_timeout)
         log.debug("Kubernetes %s %s at %s", verb, target, self.host)
         try:

@@ -116,6 +116,23 @@ def test_request_reconcile_annotates_the_flux_object(
     assert stored["spec"] == obj["spec"]  # a merge patch: the rest is untouched
 
 
+def test_a_read_only_client_reads_and_refuses_every_write(emu: KubeEmulator) -> None:
+    emu.create(kustomization(status=APPLIED))
+    emu.create(pod("operator-6d9f-abcde", ready=True))
+    with connect(emu.kubeconfig_path, emu.context, read_only=True) as kube:
+        assert kube.kustomization_status(FLUX_NS, "apps").last_applied_revision == REVISION
+        for write in (
+            lambda: kube.request_reconcile(FLUX_NS, "Kustomization", "apps"),
+            lambda: kube.recycle_pods("tailscale", "app=operator", SHORT_WAIT),
+            lambda: kube.force_sync_external_secret("pgadmin", "wildcard-tls"),
+        ):
+            with pytest.raises(ClusterError, match="read-only"):
+                write()
+    stored = emu.get("Kustomization", FLUX_NS, "apps")
+    assert stored is not None and "annotations" not in stored["metadata"]
+    assert emu.get("Pod", "tailscale", "operator-6d9f-abcde") is not None
+
+
 def test_a_second_request_sets_a_new_token(emu: KubeEmulator, kube: KubeClient) -> None:
     emu.create(kustomization())
     first = kube.request_reconcile(FLUX_NS, "Kustomization", "apps")
