@@ -26,6 +26,10 @@ from ingress2tailscale.kinds import HOMEPAGE_HOSTS_ENV, HOMEPAGE_SERVICES_KEY, i
 TAG = re.compile(r"^tag:[A-Za-z0-9][-A-Za-z0-9_]*$")
 LINKS_KEY = "consumers"
 SHELL_OPERATORS = {"|", "||", "&&", "&", ";", ">", ">>", "<", "2>", "2>&1"}
+# how long the cluster may take, in seconds (`kubernetes.timeouts`)
+RECONCILE_TIMEOUT_S = 300.0  # Flux: fetch the commit, build, apply, health checks
+READY_TIMEOUT_S = 300.0  # the operator: proxy pod up, device authenticated, status written
+RECYCLE_TIMEOUT_S = 180.0  # a deleted pod replaced by a Ready one
 
 
 class _Strict(BaseModel):
@@ -58,10 +62,19 @@ class OperatorRef(_Strict):
     deployment: str = "operator"
 
 
+class KubernetesTimeouts(_Strict):
+    """Deadlines of the waits on the cluster; each wait watches, none sleeps a fixed time."""
+
+    reconcile_s: float = Field(default=RECONCILE_TIMEOUT_S, gt=0)
+    ready_s: float = Field(default=READY_TIMEOUT_S, gt=0)
+    recycle_s: float = Field(default=RECYCLE_TIMEOUT_S, gt=0)
+
+
 class KubernetesConfig(_Strict):
     context: str | None = None
     kubeconfig: Path | None = None
     operator: OperatorRef = Field(default_factory=OperatorRef)
+    timeouts: KubernetesTimeouts = Field(default_factory=KubernetesTimeouts)
 
 
 class OAuthClientConfig(_Strict):

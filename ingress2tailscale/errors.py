@@ -13,7 +13,8 @@
         │   ├── TailscaleNotFoundError    404
         │   └── PreconditionFailedError   412 on a policy write (someone else changed it)
         ├── TerraformError          a Terraform file or the configured apply command
-        ├── ClusterError            the Kubernetes API
+        ├── ClusterError            the Kubernetes API (never a token or a Secret's value)
+        │   └── ClusterNotFoundError    an object that is not in the cluster (yet)
         ├── GitError                the GitOps repo's git operations
         │   └── PushRejectedError   the remote refused our push and a rebase did not fix it
         ├── SliceFailedError        a slice failed part-way and was rolled back
@@ -88,7 +89,11 @@ class TerraformError(ExternalError):
 
 
 class ClusterError(ExternalError):
-    """The Kubernetes API failed."""
+    """The Kubernetes API failed, refused us, or a controller reported a failure."""
+
+
+class ClusterNotFoundError(ClusterError):
+    """404 for an object whose kind the cluster knows (a missing CRD is a plain ClusterError)."""
 
 
 class GitError(ExternalError):

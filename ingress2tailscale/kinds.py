@@ -5,6 +5,7 @@ once; modules import it from here."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 # files
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -14,6 +15,77 @@ KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization
 KUSTOMIZE_API_GROUP = "kustomize.config.k8s.io"
 FLUX_KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/"
 TRAEFIK_API_GROUPS = ("traefik.io/", "traefik.containo.us/")
+
+
+@dataclass(frozen=True)
+class ApiKind:
+    """A resource type as the API server serves it: `/apis/<group>/<version>/…/<plural>`."""
+
+    kind: str
+    group: str  # "" for the core group (`/api/v1`)
+    version: str
+    plural: str
+    namespaced: bool = True
+    crd_of: str = ""  # who installs the CRD; "" for a built-in kind
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+# the kinds the tool reads and pokes in a live cluster
+SERVICE = ApiKind("Service", "", "v1", "services")
+SECRET = ApiKind("Secret", "", "v1", "secrets")
+POD = ApiKind("Pod", "", "v1", "pods")
+EVENT = ApiKind("Event", "", "v1", "events")
+INGRESS = ApiKind("Ingress", "networking.k8s.io", "v1", "ingresses")
+GIT_REPOSITORY = ApiKind(
+    "GitRepository", "source.toolkit.fluxcd.io", "v1", "gitrepositories", crd_of="Flux"
+)
+KUSTOMIZATION = ApiKind(
+    "Kustomization", "kustomize.toolkit.fluxcd.io", "v1", "kustomizations", crd_of="Flux"
+)
+EXTERNAL_SECRET = ApiKind(
+    "ExternalSecret",
+    "external-secrets.io",
+    "v1beta1",
+    "externalsecrets",
+    crd_of="External Secrets Operator",
+)
+PROXY_CLASS = ApiKind(
+    "ProxyClass",
+    "tailscale.com",
+    "v1alpha1",
+    "proxyclasses",
+    namespaced=False,
+    crd_of="the Tailscale operator",
+)
+CONNECTOR = ApiKind(
+    "Connector",
+    "tailscale.com",
+    "v1alpha1",
+    "connectors",
+    namespaced=False,
+    crd_of="the Tailscale operator",
+)
+TRAEFIK_KINDS = tuple(
+    ApiKind(kind, group.rstrip("/"), "v1alpha1", plural, crd_of="Traefik")
+    for group in TRAEFIK_API_GROUPS
+    for kind, plural in (("IngressRoute", "ingressroutes"), ("Middleware", "middlewares"))
+)
+CUSTOM_KINDS = (
+    GIT_REPOSITORY,
+    KUSTOMIZATION,
+    EXTERNAL_SECRET,
+    *TRAEFIK_KINDS,
+    PROXY_CLASS,
+    CONNECTOR,
+)
+
+# Flux and External Secrets: what asks a controller to act now (contract C.1, C.2)
+RECONCILE_ANNOTATION = "reconcile.fluxcd.io/requestedAt"
+FORCE_SYNC_ANNOTATION = "force-sync"
+READY_CONDITION = "Ready"
 
 # Kubernetes names: an RFC 1123 label (a tailnet hostname is one too)
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -29,6 +101,15 @@ TAILSCALE_CLASS = "tailscale"
 HOSTNAME_ANNOTATION = "tailscale.com/hostname"
 TAGS_ANNOTATION = "tailscale.com/tags"
 FORWARD_ANNOTATION = "tailscale.com/experimental-forward-cluster-traffic-via-ingress"
+PROXY_READY_CONDITION = "TailscaleProxyReady"
+# labels on the proxy objects the operator makes for a parent Ingress or Service (contract B.4)
+PARENT_RESOURCE_LABEL = "tailscale.com/parent-resource"
+PARENT_NAMESPACE_LABEL = "tailscale.com/parent-resource-ns"
+PARENT_TYPE_LABEL = "tailscale.com/parent-resource-type"
+PARENT_TYPES = {"Ingress": "ingress", "Service": "svc"}
+# state keys the proxy writes into its Secret; the only ones the tool ever reads
+DEVICE_FQDN_KEY = "device_fqdn"
+HTTPS_ENDPOINT_KEY = "https_endpoint"
 
 # homepage, the dashboard whose links follow a slice
 HOMEPAGE_SERVICES_KEY = "services.yaml"
