@@ -27,6 +27,7 @@ from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 
+from flows.concurrency import one_run_at_a_time
 from flows.plan_flow import publish_plans
 from ingress2tailscale.adapters.git_repo import GitRepo
 from ingress2tailscale.config import MigrationConfig, load_config
@@ -34,6 +35,7 @@ from ingress2tailscale.errors import (
     ApprovalRejectedError,
     CredentialsError,
     MigrationError,
+    PlanChangedError,
     SliceFailedError,
     ValidationFailedError,
 )
@@ -42,7 +44,13 @@ from ingress2tailscale.plan.planner import check_slice_name
 from ingress2tailscale.report import render_markdown
 from ingress2tailscale.steps.prereq import make_client
 from ingress2tailscale.steps.preview import preflight
-from ingress2tailscale.steps.repo import Check, StepResult, open_repo, preview_phase2
+from ingress2tailscale.steps.repo import (
+    Check,
+    StepResult,
+    open_repo,
+    plan_drift,
+    preview_phase2,
+)
 from tasks.acl import acl
 from tasks.git import revert_slice, rollback_run
 from tasks.links import links
@@ -51,10 +59,6 @@ from tasks.phase1 import phase1
 from tasks.phase2 import phase2
 from tasks.tailnet_https import tailnet_https
 from tasks.validate import validate
-
-APPROVAL_TIMEOUT_S = float(os.environ.get("I2TS_APPROVAL_TIMEOUT_SECONDS", 24 * 3600))
-# how often a paused run looks for the Resume form's answer (Prefect's default is 10 s)
-APPROVAL_POLL_S = float(os.environ.get("I2TS_APPROVAL_POLL_SECONDS", 2))
 
 
 class Approval(RunInput):
@@ -106,9 +110,10 @@ def migrate(
     if slice != "all":
         check_slice_name(cfg, slice)
     names = cfg.slice_names() if slice == "all" else [slice]
-    preflight(cfg, names, phase, os.environ)  # before any write, whoever started the run
     mode = approval_mode if require_approval else "none"
-    return [_migrate_slice(cfg, name, phase, mode) for name in names]
+    with one_run_at_a_time(cfg):
+        preflight(cfg, names, phase, os.environ)  # before any write, whoever started the run
+        return [_migrate_slice(cfg, name, phase, mode) for name in names]
 
 
 @flow(name="rollback")
@@ -118,7 +123,7 @@ def rollback(slice: str, config: str = "config/migration.yaml") -> list[str]:
     names = cfg.slice_names() if slice == "all" else [slice]
     repo = open_repo(cfg)
     made: list[str] = []
-    with repo.lock():
+    with one_run_at_a_time(cfg), repo.lock():
         repo.ensure_clean()
         for name in reversed(names):
             made += revert_slice(repo, name, _run_id())
@@ -226,14 +231,21 @@ def _approval(cfg: MigrationConfig, repo: GitRepo, name: str, mode: str) -> tupl
     form = (AuthApproval if dropped else Approval).with_initial_data(
         description=intro + render_markdown(plan)
     )
+    waits = cfg.prefect
     reply = pause_flow_run(
-        wait_for_input=form, timeout=int(APPROVAL_TIMEOUT_S), poll_interval=int(APPROVAL_POLL_S)
+        wait_for_input=form,
+        timeout=int(waits.approval_timeout_s),
+        poll_interval=max(1, int(waits.approval_poll_s)),
     )
     accepted = not dropped or bool(getattr(reply, "accept_auth_change", False))
     approved = bool(reply.approve) and accepted
     get_run_logger().info("phase 2 of %s approved=%s: %s", name, approved, reply.comment)
     if reply.approve and not accepted:
         return False, f"the change of access ({dropped}) was not accepted. {reply.comment}".strip()
+    if approved:  # what will be applied must be what the approver saw
+        changed = plan_drift(plan, preview_phase2(cfg, repo, name)[0])
+        if changed:
+            raise PlanChangedError(changed)
     return approved, reply.comment
 
 

@@ -217,11 +217,20 @@ Slice = Annotated[
 ]
 
 
+class PrefectSettings(_Strict):
+    """How runs wait: for another run's hold on the repo or tailnet policy, and for approval."""
+
+    lock_wait_s: float = Field(default=600.0, gt=0)  # then the run fails naming the holder
+    approval_timeout_s: float = Field(default=24 * 3600.0, gt=0)  # then the slice is rolled back
+    approval_poll_s: float = Field(default=2.0, gt=0)  # how often a paused run looks for Resume
+
+
 class MigrationConfig(_Strict):
     tailnet: str
     gitops: GitOpsConfig
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
     tailscale: TailscaleConfig = Field(default_factory=TailscaleConfig)
+    prefect: PrefectSettings = Field(default_factory=PrefectSettings)
     slices: dict[str, Slice]
     source_path: Path = Field(default=Path("migration.yaml"), exclude=True)
 

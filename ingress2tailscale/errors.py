@@ -6,6 +6,7 @@
     ├── InventoryError              GitOps repo content that cannot be read (file and line)
     ├── PlanError                   the plan cannot be built (unknown slice, missing `from` object…)
     ├── CheckError                  static checks failed on files the plan would write
+    ├── PlanChangedError            the repo changed since the plan that was approved
     ├── RepoLockedError             another run holds the repo's lock (pid and start named)
     └── ExternalError               exit 1: a system outside us failed; the slice was rolled back
         ├── TailscaleError          the Tailscale API (status code kept, never a secret)
@@ -52,6 +53,10 @@ class PlanError(MigrationError):
 
 class CheckError(MigrationError):
     """Static checks failed on files the plan would write."""
+
+
+class PlanChangedError(MigrationError):
+    """What would be applied is no longer the plan that was approved."""
 
 
 class RepoLockedError(MigrationError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Literal
 
@@ -92,3 +94,23 @@ def preview_phase2(config: MigrationConfig, repo: GitRepo, slice_name: str) -> t
     except PlanError:
         return planned.plan, ""
     return planned.plan, ", ".join(exposure.middlewares)
+
+
+def plan_fingerprint(plan: Plan) -> str:
+    """A digest of everything a plan would do (steps, file texts, notices)."""
+    text = json.dumps(plan.to_json(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def plan_drift(approved: Plan, now: Plan) -> str | None:
+    """Why the plan made now differs from the approved one (None when it does not)."""
+    if plan_fingerprint(approved) == plan_fingerprint(now):
+        return None
+    before = {c.path: (c.op, c.before, c.after) for c in approved.file_changes}
+    after = {c.path: (c.op, c.before, c.after) for c in now.file_changes}
+    paths = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    what = ", ".join(paths) if paths else "its steps or notices"
+    return (
+        f"the repo changed since the plan you approved ({what} would now change "
+        "differently); plan again"
+    )

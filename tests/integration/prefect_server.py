@@ -102,12 +102,21 @@ def deployment_id(url: str, flow: str, name: str) -> str | None:
     return str(answer.json()["id"]) if answer.status_code == 200 else None
 
 
+def post(url: str, json: Any) -> httpx.Response:
+    """POST, asking again while a busy SQLite makes the server answer 503."""
+
+    def answered() -> httpx.Response | None:
+        answer = httpx.post(url, json=json, timeout=30)
+        return None if answer.status_code == 503 else answer
+
+    return wait_until(answered, 60, f"the server to answer POST {url}")  # type: ignore[no-any-return]
+
+
 def trigger(url: str, deployment: str, parameters: dict[str, Any]) -> str:
     """What the UI's "Run" does: a flow run of the deployment, scheduled now."""
-    answer = httpx.post(
+    answer = post(
         f"{url}/deployments/{deployment}/create_flow_run",
-        json={"parameters": parameters, "state": {"type": "SCHEDULED"}},
-        timeout=10,
+        {"parameters": parameters, "state": {"type": "SCHEDULED"}},
     )
     assert answer.status_code == 201, answer.text
     return str(answer.json()["id"])

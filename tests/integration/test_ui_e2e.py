@@ -19,6 +19,7 @@ from tests.integration.prefect_server import (
     background,
     clean_env,
     deployment_id,
+    post,
     prefect_server,
     trigger,
     wait_for_state,
@@ -82,7 +83,6 @@ def start_serving(server: str, tmp_path: Path, config: Path) -> Any:
         TS_OAUTH_CLIENT_ID=TEST_CLIENT_ID,
         TS_OAUTH_CLIENT_SECRET=TEST_CLIENT_SECRET,
         PYTHONPATH=str(ROOT),
-        I2TS_APPROVAL_POLL_SECONDS="1",
     )
     argv = [sys.executable, "-m", "flows.serve", "--config", str(config)]
     return background(argv, env, tmp_path / "serve.log")
@@ -131,3 +131,65 @@ def test_phase_2_is_approved_or_rejected_in_the_browser(
         assert "phase 2 was not approved: checked the tailnet URL - ops" in done["state"]["message"]
         assert git(repo, "rev-parse", "HEAD^{tree}") == before  # the slice is undone
         assert git(repo, "rev-parse", "HEAD") == git(repo, "rev-parse", "origin/main")
+
+
+def resume_by_api(server: str, run: str, run_input: dict[str, Any]) -> None:
+    answer = post(f"{server}/flow_runs/{run}/resume", {"run_input": run_input})
+    assert answer.status_code == 201 and answer.json()["status"] == "ACCEPT", answer.text
+
+
+APPROVE = {"approve": True, "accept_auth_change": True, "comment": ""}
+
+
+def test_a_second_run_on_the_same_repo_waits_then_fails_naming_the_first(
+    server: str,
+    tmp_path: Path,
+    tf_path: Path,
+    seeded: TailnetState,
+    tailnet_emulator: TailnetEmulator,
+) -> None:
+    repo = make_gitops_repo(tmp_path)
+    config = flow_config(tmp_path, repo, tailnet_emulator.url, tf_path)
+    config.write_text(config.read_text() + "prefect:\n  lock_wait_s: 4\n")
+    with start_serving(server, tmp_path, config):
+        migrate = wait_until(lambda: deployment_id(server, "migrate", "migrate"), 120, "deploy")
+        first = trigger(server, migrate, {"slice": "grafana", "config": str(config)})
+        held = wait_for_state(server, first, {"PAUSED", "COMPLETED", "FAILED", "CRASHED"})
+        assert held["state_type"] == "PAUSED"  # it holds the repo while it waits for approval
+        second = trigger(server, migrate, {"slice": "db", "config": str(config)})
+        refused = wait_for_state(server, second, {"COMPLETED", "FAILED", "CRASHED"})
+        resume_by_api(server, first, APPROVE)
+        finished = wait_for_state(server, first, {"COMPLETED", "FAILED", "CRASHED"})
+    message = refused["state"]["message"]
+    assert refused["state_type"] == "FAILED"
+    assert "another ingress2tailscale run holds this migration" in message
+    assert f"flow run {held['name']} ({first})" in message and "waited 4 s" in message
+    assert finished["state_type"] == "COMPLETED"
+    assert not (repo / "infrastructure/instances/tazlab-db/tailnet-service.yaml").exists()
+
+
+def test_a_repo_that_moved_after_the_approved_plan_is_refused(
+    server: str,
+    tmp_path: Path,
+    tf_path: Path,
+    seeded: TailnetState,
+    tailnet_emulator: TailnetEmulator,
+) -> None:
+    repo = make_gitops_repo(tmp_path)
+    config = flow_config(tmp_path, repo, tailnet_emulator.url, tf_path)
+    with start_serving(server, tmp_path, config):
+        migrate = wait_until(lambda: deployment_id(server, "migrate", "migrate"), 120, "deploy")
+        run = trigger(server, migrate, {"slice": "grafana", "config": str(config)})
+        assert (
+            wait_for_state(server, run, {"PAUSED", "FAILED", "CRASHED"})["state_type"] == "PAUSED"
+        )
+        ingress = repo / "apps/monitoring/ingress-grafana.yaml"  # a colleague edits it meanwhile
+        ingress.write_text(ingress.read_text().replace("grafana.tazlab.net", "grafana.tazlab.org"))
+        git(repo, "commit", "-qam", "grafana moves to .org")
+        resume_by_api(server, run, APPROVE)
+        done = wait_for_state(server, run, {"COMPLETED", "FAILED", "CRASHED"})
+    assert done["state_type"] == "FAILED"
+    message = done["state"]["message"]
+    assert "changed since the plan you approved" in message and "plan again" in message
+    assert "apps/monitoring/ingress-grafana.yaml" in message
+    assert ingress.exists()  # phase 2 did not run
