@@ -266,6 +266,13 @@ def run_migration(config: MigrationConfig, names: list[str], args: Namespace) ->
     for name in ("prefect.flow_runs", "prefect.task_runs"):
         logging.getLogger(name).addFilter(_QuietExpectedErrors())
     _show_our_log_lines()
+    if not os.environ.get("PREFECT_API_URL"):
+        print(
+            "note: Prefect starts a temporary server for this run (15-25 s); keep one running "
+            "(`prefect server start`) and set PREFECT_API_URL=http://127.0.0.1:4200/api to skip "
+            "that and to see the run in the UI",
+            file=sys.stderr,
+        )
     if args.rollback:
         made = rollback(slice=args.slice, config=str(config.source_path))
         print(f"rolled back {args.slice}: {len(made)} revert commit(s)")
