@@ -1,5 +1,7 @@
-"""`python -m flows.serve [--config PATH]`: serve the deployments `migrate`, `plan` and
-`rollback` against the Prefect server that `PREFECT_API_URL` names, until stopped.
+"""`python -m flows.serve [--config PATH]`: serve the deployments `migrate`, `plan`, `rollback`
+and `drift` (on the config's `drift.schedule`) against the Prefect server that `PREFECT_API_URL`
+names, until stopped; with `notify` configured, an automation calls the webhook when a drift or
+migrate run fails (created or updated at start).
 
 Runs started from the UI (or `POST /api/deployments/{id}/create_flow_run`) execute here, in a
 subprocess each, with this process's environment (the Tailscale credentials come from it).
@@ -12,6 +14,8 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 # the runner looks for new runs this often (Prefect's 10 s makes a UI trigger wait ~8 s)
 os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")
@@ -43,10 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "http://127.0.0.1:4200/api after `prefect server start`)"
         )
     config = load_config(args.config)  # a bad config stops here (exit 2), not in every run
-    from prefect import serve
+    from prefect import Flow, serve
     from prefect.deployments.runner import RunnerDeployment
 
+    from flows.drift_flow import drift
     from flows.migrate_flow import migrate, rollback
+    from flows.notify import notify_on_failure, webhook_url
     from flows.plan_flow import plan
 
     path = str(config.source_path.resolve())
@@ -54,13 +60,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": "Migrate a slice; pauses for approval before phase 2 (the Resume form).",
         "plan": "The plan of a slice (a dry run): changes nothing.",
         "rollback": "Revert every commit of a slice, newest first, and push.",
+        "drift": "Check that every migrated slice is still what its migration left.",
     }
-    deployments = []
-    for name, one in (("migrate", migrate), ("plan", plan), ("rollback", rollback)):
-        made = one.to_deployment(name=name, parameters={"config": path}, description=about[name])
+    flows: dict[str, Flow[..., Any]] = {
+        "migrate": migrate,
+        "plan": plan,
+        "rollback": rollback,
+        "drift": drift,
+    }
+    deployments = {}
+    for name, one in flows.items():
+        cron = config.drift.schedule if name == "drift" else None
+        made = one.to_deployment(
+            name=name, parameters={"config": path}, description=about[name], cron=cron
+        )
         assert isinstance(made, RunnerDeployment)  # the sync call returns it, not a coroutine
-        deployments.append(made)
-    serve(*deployments, limit=args.limit, print_starting_message=True)
+        deployments[name] = made
+    url = webhook_url(config)
+    if url is not None:
+        applied = [deployments[name].apply() for name in ("drift", "migrate")]
+        ids = [i for i in applied if isinstance(i, UUID)]  # sync calls: never coroutines
+        notify_on_failure(url, ids, config.notify.allow_private_urls)
+    serve(*deployments.values(), limit=args.limit, print_starting_message=True)
     return 0
 
 

@@ -225,12 +225,30 @@ class PrefectSettings(_Strict):
     approval_poll_s: float = Field(default=2.0, gt=0)  # how often a paused run looks for Resume
 
 
+class DriftSettings(_Strict):
+    """The scheduled drift check of `flows.serve`."""
+
+    schedule: str = "0 * * * *"  # cron, in the Prefect server's time zone
+    concurrency: int = Field(default=8, ge=1)  # slices checked at the same time
+
+
+class NotifySettings(_Strict):
+    """Where failed drift and migrate runs are reported. The webhook URL is a secret: it comes
+    from an environment variable or a Prefect Secret block, never from this file."""
+
+    webhook_env: str | None = None  # the environment variable that holds the URL
+    webhook_secret_block: str | None = None  # or the name of a Prefect Secret block
+    allow_private_urls: bool = False  # a webhook on a private address (a LAN receiver)
+
+
 class MigrationConfig(_Strict):
     tailnet: str
     gitops: GitOpsConfig
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
     tailscale: TailscaleConfig = Field(default_factory=TailscaleConfig)
     prefect: PrefectSettings = Field(default_factory=PrefectSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     slices: dict[str, Slice]
     source_path: Path = Field(default=Path("migration.yaml"), exclude=True)
 

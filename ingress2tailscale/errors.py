@@ -20,7 +20,8 @@
         │   └── PushRejectedError   the remote refused our push and a rebase did not fix it
         ├── SliceFailedError        a slice failed part-way and was rolled back
         │   └── ValidationFailedError   a check after a step failed
-        └── ApprovalRejectedError   phase 2 was rejected in the Resume form (the slice is undone)
+        ├── ApprovalRejectedError   phase 2 was rejected in the Resume form (the slice is undone)
+        └── DriftError              a migrated slice is no longer what its migration left
 
 Messages name the file, key or line and say what to do; they never contain a secret.
 `yaml_problem` is the one place a YAML parser's error becomes words.
@@ -119,6 +120,10 @@ class ValidationFailedError(SliceFailedError):
 
 class ApprovalRejectedError(ExternalError):
     """The approver rejected phase 2; the slice is rolled back."""
+
+
+class DriftError(ExternalError):
+    """Something a migration left has changed behind the tool's back."""
 
 
 def yaml_problem(exc: BaseException, line_offset: int = 0) -> tuple[int | None, int, str]:

@@ -31,11 +31,13 @@ from kubernetes.config.config_exception import ConfigException
 
 from ingress2tailscale.adapters.kubernetes_models import (
     Condition,
+    Exposed,
     KustomizationStatus,
     ProxySecret,
     Target,
     WarningEvent,
     condition_of,
+    exposed_of,
     hostname_of,
     kustomization_status_of,
     same_revision,
@@ -312,6 +314,16 @@ class KubeClient:
 
         done = deadline_s if deadline_s is not None else self.timeouts.ready_s
         return self._wait(target, done, "to have a hostname in status.loadBalancer", verdict)
+
+    def exposed(self, kind: str, namespace: str, name: str) -> Exposed | None:
+        """How the cluster serves an Ingress or Service now; None when it is not there."""
+        api = LOAD_BALANCED.get(kind)
+        if api is None:
+            raise ValueError(f"not an exposure: {kind} (only {', '.join(LOAD_BALANCED)})")
+        try:
+            return exposed_of(kind, self._get(Target(api, namespace, name)))
+        except ClusterNotFoundError:
+            return None
 
     def service_condition(self, namespace: str, name: str, type: str) -> Condition | None:
         """A condition of a Service, e.g. `TailscaleProxyReady`; None when it is not set."""

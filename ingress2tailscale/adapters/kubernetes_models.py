@@ -58,6 +58,20 @@ class ProxySecret:
 
 
 @dataclass(frozen=True)
+class Exposed:
+    """How the cluster serves an Ingress or a Service now (what drift compares)."""
+
+    kind: str
+    namespace: str
+    name: str
+    ingress_class: str | None  # Ingress: spec.ingressClassName
+    service_type: str | None  # Service: spec.type
+    load_balancer_class: str | None  # Service: spec.loadBalancerClass
+    hostname: str | None  # status.loadBalancer.ingress[].hostname
+    proxy_ready: Condition | None  # Service: TailscaleProxyReady
+
+
+@dataclass(frozen=True)
 class WarningEvent:
     reason: str
     message: str
@@ -129,3 +143,17 @@ def selector_matches(selector: str, labels: Mapping[str, str]) -> bool:
         elif term not in labels:
             return False
     return True
+
+
+def exposed_of(kind: str, obj: Mapping[str, Any]) -> Exposed:
+    meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+    return Exposed(
+        kind,
+        str(meta.get("namespace") or ""),
+        str(meta.get("name") or ""),
+        spec.get("ingressClassName"),
+        spec.get("type"),
+        spec.get("loadBalancerClass"),
+        hostname_of(obj),
+        condition_of(obj, "TailscaleProxyReady"),
+    )
