@@ -204,3 +204,33 @@ def postgres_server() -> Iterator[str]:
     finally:
         run(str(POSTGRES_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
         shutil.rmtree(folder, ignore_errors=True)
+
+
+DEPLOYMENTS = ("migrate", "plan", "rollback", "drift")
+
+
+@contextmanager
+def serving(server: str, where: Path, config: Path, **env: str) -> Iterator[dict[str, str]]:
+    """`python -m flows.serve --config CONFIG` against `server`, with the test tailnet's OAuth
+    client; yields the deployment ids once all are registered. Its log is `where/serve.log`."""
+    from tests.conftest import ROOT
+    from tests.integration.conftest import TEST_CLIENT_ID, TEST_CLIENT_SECRET
+
+    environ = clean_env(
+        PREFECT_API_URL=server,
+        PREFECT_HOME=str(where / "serve-home"),
+        TS_OAUTH_CLIENT_ID=TEST_CLIENT_ID,
+        TS_OAUTH_CLIENT_SECRET=TEST_CLIENT_SECRET,
+        PYTHONPATH=str(ROOT),
+        **env,
+    )
+    argv = [sys.executable, "-m", "flows.serve", "--config", str(config)]
+
+    def registered() -> dict[str, str] | None:
+        ids = {name: deployment_id(server, name, name) for name in DEPLOYMENTS}
+        return None if None in ids.values() else {k: str(v) for k, v in ids.items()}
+
+    with background(argv, environ, where / "serve.log") as process:
+        ids = wait_until(registered, 120, "flows.serve to register its deployments")
+        assert process.poll() is None
+        yield ids

@@ -19,13 +19,11 @@ import pytest
 from ingress2tailscale.sandbox.cluster.kube import KubeEmulator
 from ingress2tailscale.sandbox.tailnet.emulator import TailnetEmulator, TailnetState
 from tests.conftest import ROOT, make_gitops_repo
-from tests.integration.conftest import TEST_CLIENT_ID, TEST_CLIENT_SECRET
+from tests.integration.conftest import TEST_CLIENT_SECRET
 from tests.integration.prefect_server import (
     artifacts,
-    background,
-    clean_env,
-    deployment_id,
     prefect_server,
+    serving,
     trigger,
     wait_for_state,
     wait_until,
@@ -122,30 +120,8 @@ def test_drift_is_scheduled_passes_then_fails_and_notifies(
             text + "drift:\n  schedule: '*/30 * * * *'\n"
             "notify:\n  webhook_env: I2TS_TEST_WEBHOOK\n  allow_private_urls: true\n"
         )
-        env = clean_env(
-            PREFECT_API_URL=server,
-            PREFECT_HOME=str(tmp_path / "serve-home"),
-            TS_OAUTH_CLIENT_ID=TEST_CLIENT_ID,
-            TS_OAUTH_CLIENT_SECRET=TEST_CLIENT_SECRET,
-            PYTHONPATH=str(ROOT),
-            I2TS_TEST_WEBHOOK=receiver.url,
-        )
-        argv = [sys.executable, "-m", "flows.serve", "--config", str(config)]
-        with background(argv, env, tmp_path / "serve.log"):
-            ids = wait_until(
-                lambda: (
-                    (
-                        deployment_id(server, "drift", "drift"),
-                        deployment_id(server, "migrate", "migrate"),
-                    )
-                    if deployment_id(server, "drift", "drift")
-                    and deployment_id(server, "migrate", "migrate")
-                    else None
-                ),
-                120,
-                "the deployments",
-            )
-            drift, migrate = ids
+        with serving(server, tmp_path, config, I2TS_TEST_WEBHOOK=receiver.url) as ids:
+            drift, migrate = ids["drift"], ids["migrate"]
             schedules = httpx.get(f"{server}/deployments/{drift}/schedules", timeout=10).json()
             assert [s["schedule"]["cron"] for s in schedules] == ["*/30 * * * *"]
 

@@ -3,26 +3,22 @@ runs triggered through the REST API the UI calls. A dry run changes nothing anyw
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ingress2tailscale.sandbox.tailnet.emulator import TailnetEmulator, TailnetState
-from tests.conftest import ROOT, git, make_gitops_repo
-from tests.integration.conftest import TEST_CLIENT_ID, TEST_CLIENT_SECRET
+from tests.conftest import git, make_gitops_repo
+from tests.integration.conftest import TEST_CLIENT_SECRET
 from tests.integration.prefect_server import (
     artifacts,
-    background,
-    clean_env,
-    deployment_id,
     postgres_missing,
     postgres_server,
     prefect_server,
+    serving,
     trigger,
     wait_for_state,
-    wait_until,
 )
 from tests.integration.test_migrate_flow import flow_config
 
@@ -56,12 +52,6 @@ def repo_state(repo: Path) -> tuple[str, str, str]:
     return git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain"), origin
 
 
-def served(server: str) -> dict[str, str] | None:
-    """The deployments `flows.serve` registers, once all of them are there."""
-    ids = {name: deployment_id(server, name, name) for name in ("migrate", "plan", "rollback")}
-    return None if None in ids.values() else {k: str(v) for k, v in ids.items()}
-
-
 def writes(state: TailnetState) -> list[str]:
     return [
         f"{r.method} {r.path}"
@@ -79,21 +69,12 @@ def test_a_dry_run_started_like_the_ui_writes_nothing_and_publishes_the_plan(
 ) -> None:
     repo = make_gitops_repo(tmp_path)
     config = flow_config(tmp_path, repo, tailnet_emulator.url, tf_path)
-    env = clean_env(
-        PREFECT_API_URL=server,
-        PREFECT_HOME=str(tmp_path / "serve-home"),
-        TS_OAUTH_CLIENT_ID=TEST_CLIENT_ID,
-        TS_OAUTH_CLIENT_SECRET=TEST_CLIENT_SECRET,
-    )
     before, tf_before = repo_state(repo), tf_path.read_bytes()
-    argv = [sys.executable, "-m", "flows.serve", "--config", str(config)]
-    with background(argv, env | {"PYTHONPATH": str(ROOT)}, tmp_path / "serve.log") as serving:
-        ids = wait_until(lambda: served(server), 120, "the three deployments")
+    with serving(server, tmp_path, config) as ids:
         migrate = ids["migrate"]
         seeded.request_log.clear()
         run = trigger(server, migrate, {"slice": "db", "dry_run": True, "config": str(config)})
         done = wait_for_state(server, run, {"COMPLETED", "FAILED", "CRASHED"})
-        assert serving.poll() is None
     log = (tmp_path / "serve.log").read_text()
     assert done["state_type"] == "COMPLETED", log[-3000:]
     keys = {a["key"]: a for a in artifacts(server, run)}
@@ -110,10 +91,7 @@ def test_a_bad_slice_fails_the_run_with_the_command_lines_message(
 ) -> None:
     repo = make_gitops_repo(tmp_path)
     config = flow_config(tmp_path, repo, tailnet_emulator.url, tf_path)
-    env = clean_env(PREFECT_API_URL=server, PREFECT_HOME=str(tmp_path / "serve-home"))
-    argv = [sys.executable, "-m", "flows.serve", "--config", str(config)]
-    with background(argv, env | {"PYTHONPATH": str(ROOT)}, tmp_path / "serve.log"):
-        ids = wait_until(lambda: served(server), 120, "the three deployments")
+    with serving(server, tmp_path, config) as ids:
         run = trigger(server, ids["plan"], {"slice": "nope", "config": str(config)})
         done = wait_for_state(server, run, {"COMPLETED", "FAILED", "CRASHED"})
     assert done["state_type"] == "FAILED"

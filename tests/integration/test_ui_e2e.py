@@ -4,7 +4,6 @@ approver's comment in the phase-2 commit; rejected, it is rolled back."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,17 +12,13 @@ import pytest
 
 from ingress2tailscale.sandbox.tailnet.emulator import TailnetEmulator, TailnetState
 from tests.conftest import ROOT, git, make_gitops_repo
-from tests.integration.conftest import TEST_CLIENT_ID, TEST_CLIENT_SECRET
 from tests.integration.prefect_server import (
     artifacts,
-    background,
-    clean_env,
-    deployment_id,
     post,
     prefect_server,
+    serving,
     trigger,
     wait_for_state,
-    wait_until,
 )
 from tests.integration.test_migrate_flow import flow_config
 
@@ -76,18 +71,6 @@ def resume_in_browser(browser: Any, server: str, run: str, approve: bool, commen
     page.close()
 
 
-def start_serving(server: str, tmp_path: Path, config: Path) -> Any:
-    env = clean_env(
-        PREFECT_API_URL=server,
-        PREFECT_HOME=str(tmp_path / "serve-home"),
-        TS_OAUTH_CLIENT_ID=TEST_CLIENT_ID,
-        TS_OAUTH_CLIENT_SECRET=TEST_CLIENT_SECRET,
-        PYTHONPATH=str(ROOT),
-    )
-    argv = [sys.executable, "-m", "flows.serve", "--config", str(config)]
-    return background(argv, env, tmp_path / "serve.log")
-
-
 @pytest.mark.parametrize("approve", [True, False], ids=["approved", "rejected"])
 def test_phase_2_is_approved_or_rejected_in_the_browser(
     approve: bool,
@@ -101,8 +84,8 @@ def test_phase_2_is_approved_or_rejected_in_the_browser(
     repo = make_gitops_repo(tmp_path)
     config = flow_config(tmp_path, repo, tailnet_emulator.url, tf_path)
     before = git(repo, "rev-parse", "HEAD^{tree}")
-    with start_serving(server, tmp_path, config):
-        migrate = wait_until(lambda: deployment_id(server, "migrate", "migrate"), 120, "deploy")
+    with serving(server, tmp_path, config) as ids:
+        migrate = ids["migrate"]
         run = trigger(server, migrate, {"slice": "grafana", "config": str(config)})
         state = wait_for_state(server, run, {"PAUSED", "COMPLETED", "FAILED", "CRASHED"})
         assert state["state_type"] == "PAUSED", (tmp_path / "serve.log").read_text()[-3000:]
@@ -151,8 +134,8 @@ def test_a_second_run_on_the_same_repo_waits_then_fails_naming_the_first(
     repo = make_gitops_repo(tmp_path)
     config = flow_config(tmp_path, repo, tailnet_emulator.url, tf_path)
     config.write_text(config.read_text() + "prefect:\n  lock_wait_s: 4\n")
-    with start_serving(server, tmp_path, config):
-        migrate = wait_until(lambda: deployment_id(server, "migrate", "migrate"), 120, "deploy")
+    with serving(server, tmp_path, config) as ids:
+        migrate = ids["migrate"]
         first = trigger(server, migrate, {"slice": "grafana", "config": str(config)})
         held = wait_for_state(server, first, {"PAUSED", "COMPLETED", "FAILED", "CRASHED"})
         assert held["state_type"] == "PAUSED"  # it holds the repo while it waits for approval
@@ -177,8 +160,8 @@ def test_a_repo_that_moved_after_the_approved_plan_is_refused(
 ) -> None:
     repo = make_gitops_repo(tmp_path)
     config = flow_config(tmp_path, repo, tailnet_emulator.url, tf_path)
-    with start_serving(server, tmp_path, config):
-        migrate = wait_until(lambda: deployment_id(server, "migrate", "migrate"), 120, "deploy")
+    with serving(server, tmp_path, config) as ids:
+        migrate = ids["migrate"]
         run = trigger(server, migrate, {"slice": "grafana", "config": str(config)})
         assert (
             wait_for_state(server, run, {"PAUSED", "FAILED", "CRASHED"})["state_type"] == "PAUSED"
