@@ -9,6 +9,7 @@ import re
 # files
 YAML_SUFFIXES = (".yaml", ".yml")
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+HELM_CHART_FILE = "Chart.yaml"  # marks a Helm chart's folder: templates, not manifests
 
 # API groups (as prefixes of an apiVersion)
 KUSTOMIZE_API_GROUP = "kustomize.config.k8s.io"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
+from ingress2tailscale.errors import InventoryError
 from ingress2tailscale.kinds import (
     FLUX_KUSTOMIZE_API,
     HOMEPAGE_HOSTS_ENV,
@@ -23,7 +24,7 @@ from ingress2tailscale.kinds import (
     TRAEFIK_CLASS,
     is_dns_label,
 )
-from ingress2tailscale.model import Document, ResourceRef
+from ingress2tailscale.model import Document, Notice, ResourceRef
 from ingress2tailscale.plan.exposure import first_host, stem
 from ingress2tailscale.repo.inventory import Inventory, iter_backends
 
@@ -91,6 +92,7 @@ class Proposal:
     homepage: HomepageRef | None
     left_out: tuple[LeftOut, ...]
     flux: FluxTarget | None
+    notes: tuple[Notice, ...] = ()  # what the scan could not read, or left out on purpose
 
     def tag_ports(self) -> dict[str, list[int | str]]:
         """Every tag used, with the tailnet ports its devices serve (for tagOwners and ACLs)."""
@@ -104,12 +106,15 @@ class Proposal:
 
 def propose_config(inventory: Inventory, tag: str = "tag:k8s") -> Proposal:
     """Classify every Traefik Ingress and LoadBalancer Service of the repo into slices or not."""
+    notes = inventory.reading_notices()
     ingresses = [
-        classify_ingress(inventory, d) for d in _in_file_order(inventory.of_kind("Ingress"))
+        classify_ingress(inventory, d) for d in _readable(inventory.of_kind("Ingress"), notes)
     ]
     https = [c for c in ingresses if isinstance(c, Candidate)]
     demoted = _demoted_backends(https)
-    services = [classify_service(d, demoted) for d in _in_file_order(inventory.of_kind("Service"))]
+    services = [
+        classify_service(d, demoted) for d in _readable(inventory.of_kind("Service"), notes)
+    ]
     tcp = [c for c in services if isinstance(c, Candidate)]
     named = assign_names([*tcp, *https], tag)
     homepage = find_homepage(inventory)
@@ -120,7 +125,20 @@ def propose_config(inventory: Inventory, tag: str = "tag:k8s") -> Proposal:
     flux = find_flux(inventory, paths)
     left = [x for x in ingresses + services if isinstance(x, LeftOut)]
     left.sort(key=lambda x: (x.document.path, x.document.index))
-    return Proposal(tuple(named), homepage, tuple(left), flux)
+    return Proposal(tuple(named), homepage, tuple(left), flux, tuple(notes))
+
+
+def _readable(docs: Iterable[Document], notes: list[Notice]) -> list[Document]:
+    """The documents whose body parses, in file order; each other one becomes a note."""
+    found = []
+    for doc in _in_file_order(docs):
+        try:
+            doc.body  # noqa: B018  # parsed here so that one bad file is a note, not the end
+        except InventoryError as exc:
+            notes.append(Notice("warning", doc.path, f"{exc}; left out"))
+            continue
+        found.append(doc)
+    return found
 
 
 def assign_names(candidates: Sequence[Candidate], tag: str) -> list[ProposedSlice]:
@@ -203,7 +221,7 @@ def is_forward_auth(inventory: Inventory, namespace: str, reference: str) -> boo
 
 
 def _forward_auth(inventory: Inventory, doc: Document, seen: frozenset[ResourceRef]) -> bool:
-    spec = doc.body.get("spec") or {}
+    spec = body_of(doc).get("spec") or {}
     if "forwardAuth" in spec:
         return True
     seen = seen | {doc.ref}
@@ -291,10 +309,10 @@ def _service_label(name: str) -> str:
 def find_homepage(inventory: Inventory) -> HomepageRef | None:
     """A gethomepage.dev install: a ConfigMap with services.yaml and a Deployment with its env."""
     for cm in _in_file_order(inventory.of_kind("ConfigMap")):
-        if HOMEPAGE_SERVICES_KEY not in (cm.body.get("data") or {}):
+        if HOMEPAGE_SERVICES_KEY not in (body_of(cm).get("data") or {}):
             continue
         for deployment in _in_file_order(inventory.of_kind("Deployment", cm.namespace)):
-            if HOMEPAGE_HOSTS_ENV in _env_names(deployment.body):
+            if HOMEPAGE_HOSTS_ENV in _env_names(body_of(deployment)):
                 return HomepageRef(cm.namespace, cm.name, deployment.name)
     return None
 
@@ -321,22 +339,31 @@ def find_flux(inventory: Inventory, paths: Sequence[str]) -> FluxTarget | None:
     if not chosen:
         return None
     first = chosen[0]
-    source = (first.body.get("spec") or {}).get("sourceRef") or {}
+    source = (body_of(first).get("spec") or {}).get("sourceRef") or {}
     name, namespace = str(source.get("name", "")), str(source.get("namespace") or first.namespace)
     git = inventory.find("GitRepository", namespace, name)
-    branch = ((git.body.get("spec") or {}).get("ref") or {}).get("branch") if git else None
+    branch = ((body_of(git).get("spec") or {}).get("ref") or {}).get("branch") if git else None
     same_ns = tuple(k.name for k in chosen if k.namespace == first.namespace)
     return FluxTarget(first.namespace, name, str(branch) if branch else None, same_ns)
 
 
 def _flux_path(kustomization: Document) -> str:
-    raw = str((kustomization.body.get("spec") or {}).get("path") or ".")
+    raw = str((body_of(kustomization).get("spec") or {}).get("path") or ".")
     return str(PurePosixPath(raw.lstrip("/")))
 
 
 def _holds(kustomization: Document, path: str) -> bool:
     folder = _flux_path(kustomization)
     return folder == "." or path.startswith(f"{folder}/")
+
+
+def body_of(doc: Document) -> Mapping[str, Any]:
+    """A document's body, or an empty one when it does not parse (the scan reported it, or
+    the exposure that needs it will)."""
+    try:
+        return doc.body
+    except InventoryError:
+        return {}
 
 
 def _in_file_order(docs: Iterable[Document]) -> list[Document]:

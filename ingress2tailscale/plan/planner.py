@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ingress2tailscale.checks.manifests import check_files
 from ingress2tailscale.config import LinksSlice, MigrationConfig
@@ -57,9 +57,11 @@ def plan_slice(
     """Plan one slice on `tree` (or on `inventory`, when the caller has one of that tree);
     `prereq` are the tailnet steps when they were checked."""
     check_slice_name(config, name)
-    inventory = inventory or build_inventory(tree)
     steps: list[Step] = []
     notices: list[Notice] = []
+    if inventory is None:  # else the caller reports what the scan could not read, once
+        inventory = build_inventory(tree)
+        notices += inventory.reading_notices()
     if phase in ("prereq", "all"):
         steps += prereq or unchecked_prereq(config)
         notices += _failing_policy_tests(prereq)
@@ -117,13 +119,17 @@ def plan_slices(
     """Plan slices in order, each as if the ones before it had been applied."""
     plans = []
     inventory = build_inventory(tree)
+    reading = inventory.reading_notices()
     old_hosts = {**(old_hosts or {}), **known_old_hosts(config, inventory)}
     for index, name in enumerate(names):
         pre = prereq if index == 0 else [_after_first(s, names[0]) for s in prereq]
         planned = plan_slice(
             config, inventory.tree, name, phase, dry_run, pre, inventory, old_hosts
         )
-        plans.append(planned.plan)
+        plan = planned.plan
+        if index == 0 and reading:  # said once, with the first slice
+            plan = replace(plan, notices=tuple(_unique([*reading, *plan.notices])))
+        plans.append(plan)
         inventory = planned.inventory
     return plans
 

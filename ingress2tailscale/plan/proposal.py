@@ -44,7 +44,9 @@ def render_proposal(proposal: Proposal, repo: str, tailnet: str | None) -> str:
     root["slices"] = _slices(proposal)
     root.yaml_set_comment_before_after_key("slices", before="\nin migration order")
     _append_end_comment(
-        root, [f"Not proposed: {x.document.ref} ({x.reason})" for x in proposal.left_out]
+        root,
+        [f"Not proposed: {x.document.ref} ({x.reason})" for x in proposal.left_out]
+        + [f"Not read: {n.subject}: {n.message}" for n in proposal.notes],
     )
     out = io.StringIO()
     writer = YAML()

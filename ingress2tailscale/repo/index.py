@@ -9,6 +9,7 @@ from typing import overload
 
 from ingress2tailscale.model import Document
 from ingress2tailscale.repo.columns import Ident
+from ingress2tailscale.repo.scan import PROBLEM
 
 RefKey = tuple[str, str, str]  # kind, namespace, name: the fields of a ResourceRef
 _REF_KEY = itemgetter(5, 8, 7)  # the RefKey of an Ident row
@@ -46,6 +47,10 @@ class DocumentIndex:
         text_of: Callable[[str], str],
         made: dict[Ident, Document] | None = None,
     ) -> None:
+        # problem rows (see `scan.PROBLEM`) are kept apart: they are no documents
+        self.problems = [row for row in rows if row[5] == PROBLEM]
+        if self.problems:
+            rows = [row for row in rows if row[5] != PROBLEM]
         self.rows, self.text_of = rows, text_of
         self._made = made if made is not None else {}
         self._first: dict[RefKey, Ident] | None = None
@@ -92,6 +97,7 @@ class DocumentIndex:
             return texts[path] if path in texts else earlier(path)
 
         view = DocumentIndex(kept + added, text_of, made)
+        view.problems[:0] = [row for row in self.problems if row[0] not in paths]
         if self._first is not None:
             view._first = self._first_replaced(paths, added)
         for kind, rows in self._by_kind.items():

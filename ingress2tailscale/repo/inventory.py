@@ -18,7 +18,7 @@ from typing import Any
 
 from ingress2tailscale.errors import InventoryError
 from ingress2tailscale.kinds import FLUX_KUSTOMIZE_API, KUSTOMIZATION_FILES, YAML_SUFFIXES
-from ingress2tailscale.model import Document, ResourceRef
+from ingress2tailscale.model import Document, Notice, ResourceRef
 from ingress2tailscale.repo.cache import (
     Block,
     Ident,
@@ -108,6 +108,13 @@ class Inventory:
     def documents(self) -> DocumentList:
         """All documents, in file order (then those of planned changes)."""
         return DocumentList(self._view)
+
+    def reading_notices(self) -> list[Notice]:
+        """What the scan could not read, or left out on purpose, once per file and document."""
+        return [
+            Notice("warning" if row[6] == "warning" else "info", row[0], row[7])
+            for row in self._view.problems
+        ]
 
     def get(self, ref: ResourceRef) -> Document | None:
         row = self._view.first((ref.kind, ref.namespace, ref.name))
