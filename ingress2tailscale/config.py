@@ -25,6 +25,10 @@ from ingress2tailscale.kinds import HOMEPAGE_HOSTS_ENV, HOMEPAGE_SERVICES_KEY, i
 
 TAG = re.compile(r"^tag:[A-Za-z0-9][-A-Za-z0-9_]*$")
 LINKS_KEY = "consumers"
+NO_SLICES = (
+    "no slice is defined: add one per service to move, in migration order "
+    "(`python -m flows.discover --repo PATH` proposes them)"
+)
 SHELL_OPERATORS = {"|", "||", "&&", "&", ";", ">", ">>", "<", "2>", "2>&1"}
 
 
@@ -211,6 +215,13 @@ class MigrationConfig(_Strict):
     tailscale: TailscaleConfig = Field(default_factory=TailscaleConfig)
     slices: dict[str, Slice]
     source_path: Path = Field(default=Path("migration.yaml"), exclude=True)
+
+    @field_validator("slices", mode="before")
+    @classmethod
+    def _some_slices(cls, value: Any) -> Any:
+        if value is None:  # `slices:` left empty reads as null
+            raise ValueError(NO_SLICES)
+        return value
 
     @property
     def repo_path(self) -> Path:

@@ -29,7 +29,12 @@ METALLB_PREFIXES = ("metallb.io/", "metallb.universe.tf/")
 TAILSCALE_CLASS = "tailscale"
 HOSTNAME_ANNOTATION = "tailscale.com/hostname"
 TAGS_ANNOTATION = "tailscale.com/tags"
+EXPOSE_ANNOTATION = "tailscale.com/expose"  # a Service the operator already exposes
 FORWARD_ANNOTATION = "tailscale.com/experimental-forward-cluster-traffic-via-ingress"
+
+# Flux's Helm controller: exposures inside a release's values are not migrated yet
+HELM_RELEASE_KIND = "HelmRelease"
+HELM_VALUES_KEY = "values.yaml"  # a valuesFrom source's default key
 
 # homepage, the dashboard whose links follow a slice
 HOMEPAGE_SERVICES_KEY = "services.yaml"

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from ingress2tailscale.errors import InventoryError
 from ingress2tailscale.kinds import (
     FLUX_KUSTOMIZE_API,
+    HELM_RELEASE_KIND,
     HOMEPAGE_HOSTS_ENV,
     HOMEPAGE_SERVICES_KEY,
     INGRESS_CLASS_ANNOTATION,
@@ -26,6 +27,7 @@ from ingress2tailscale.kinds import (
 )
 from ingress2tailscale.model import Document, Notice, ResourceRef
 from ingress2tailscale.plan.exposure import first_host, stem
+from ingress2tailscale.plan.helm_values import left_out_reason, values_exposures
 from ingress2tailscale.repo.inventory import Inventory, iter_backends
 
 CONTROLLER_MARKERS = ("traefik", "ingress-nginx", "haproxy", "contour", "envoy")
@@ -124,6 +126,11 @@ def propose_config(inventory: Inventory, tag: str = "tag:k8s") -> Proposal:
         paths += [cm.path] if cm else []
     flux = find_flux(inventory, paths)
     left = [x for x in ingresses + services if isinstance(x, LeftOut)]
+    left += [
+        LeftOut(release, left_out_reason(found))
+        for release in _readable(inventory.of_kind(HELM_RELEASE_KIND), notes)
+        for found in values_exposures(inventory, release)
+    ]
     left.sort(key=lambda x: (x.document.path, x.document.index))
     return Proposal(tuple(named), homepage, tuple(left), flux, tuple(notes))
 

@@ -11,6 +11,7 @@ from ingress2tailscale.config import MigrationConfig, ServiceSlice
 from ingress2tailscale.errors import PlanError
 from ingress2tailscale.kinds import MIDDLEWARE_ANNOTATION, is_dns_label
 from ingress2tailscale.model import Document, ResourceRef
+from ingress2tailscale.plan.helm_values import releases_rendering, rendered_hint
 from ingress2tailscale.repo.inventory import Inventory, iter_backends, tls_secrets
 
 NAME_SUFFIXES = ("-external", "-metallb", "-loadbalancer", "-lb", "-public")
@@ -48,8 +49,12 @@ def derive_exposure(config: MigrationConfig, inventory: Inventory, name: str) ->
     ref = ResourceRef(spec.source.kind, spec.source.namespace, spec.source.name)
     source = inventory.get(ref)
     if source is None:
+        where = f"{config.source_path}: slices.{name}.from: {ref}"
+        rendered = releases_rendering(inventory, ref)
+        if rendered and not _same_name_elsewhere(inventory, ref):
+            raise PlanError(f"{where} {rendered_hint(rendered)}")
         raise PlanError(
-            f"{config.source_path}: slices.{name}.from: {ref} is not in the GitOps repo "
+            f"{where} is not in the GitOps repo "
             f"{inventory.tree.root}; check the kind, namespace and name (or gitops.path)"
             + _same_name_elsewhere(inventory, ref)
         )

@@ -398,8 +398,12 @@ def _duplicate_hostnames(
 
 
 def _unique(notices: Sequence[Notice]) -> list[Notice]:
+    """Each notice once; a warning that an error repeats (phase 1 warns of what blocks
+    phase 2) is said by the error alone."""
+    errors = {(n.subject, n.message) for n in notices if n.level == "error"}
     seen: list[Notice] = []
     for notice in notices:
-        if notice not in seen:
+        repeated = notice.level == "warning" and (notice.subject, notice.message) in errors
+        if notice not in seen and not repeated:
             seen.append(notice)
     return seen

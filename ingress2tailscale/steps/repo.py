@@ -8,6 +8,7 @@ from typing import Literal
 from ingress2tailscale.adapters.git_repo import GitRepo
 from ingress2tailscale.checks.manifests import check_files
 from ingress2tailscale.config import MigrationConfig
+from ingress2tailscale.errors import ConfigError
 from ingress2tailscale.model import Plan, Step, phase_of_step
 from ingress2tailscale.plan.planner import plan_slice
 from ingress2tailscale.repo.inventory import RepoTree
@@ -31,8 +32,17 @@ class Check:
 
 
 def open_repo(config: MigrationConfig) -> GitRepo:
+    """The GitOps repo on the configured branch; a branch it does not have is a config error."""
     g = config.gitops
-    return GitRepo(g.path, branch=g.branch, remote=g.remote, push=g.push)
+    repo = GitRepo(g.path, branch=g.branch, remote=g.remote, push=g.push)
+    branches = repo.branches()
+    if branches and g.branch not in branches:
+        raise ConfigError(
+            f"{config.source_path}: gitops.branch: the repo {g.path} has no branch "
+            f"{g.branch!r} (it has {', '.join(branches)}); set gitops.branch to the branch Flux "
+            "follows (the GitRepository's spec.ref.branch)"
+        )
+    return repo
 
 
 def apply_repo_step(
