@@ -45,7 +45,7 @@ def plan_homepage(
 
 def _why(ws: Workspace, ref: ResourceRef) -> str:
     """A HelmRelease of the homepage's namespace that deploys it; else: check the names."""
-    for release in ws.inventory.of_kind(HELM_RELEASE_KIND, ref.namespace):
+    for release in ws.inventory.of_kind(HELM_RELEASE_KIND, ref.namespace, applied_only=True):
         if release.name == ref.name or HOMEPAGE_HOSTS_ENV in release.text:
             return (
                 f": homepage is deployed by {release.ref} ({release.path}:{release.line}), whose "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
@@ -34,6 +34,8 @@ CONTROLLER_MARKERS = ("traefik", "ingress-nginx", "haproxy", "contour", "envoy")
 ENTRYPOINT_PORTS = frozenset({80, 443})
 HTTPS_PORT = 443
 LINKS_SLICE = "links"
+EXPOSURE_KINDS = ("Ingress", "IngressRoute", "Service", HELM_RELEASE_KIND)
+NOT_APPLIED = "not applied: no Flux Kustomization reaches its file"
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class Proposal:
     left_out: tuple[LeftOut, ...]
     flux: FluxTarget | None
     notes: tuple[Notice, ...] = ()  # what the scan could not read, or left out on purpose
+    applied_by: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # file -> Flux ks
 
     def tag_ports(self) -> dict[str, list[int | str]]:
         """Every tag used, with the tailnet ports its devices serve (for tagOwners and ACLs)."""
@@ -110,12 +113,14 @@ def propose_config(inventory: Inventory, tag: str = "tag:k8s") -> Proposal:
     """Classify every Traefik Ingress and LoadBalancer Service of the repo into slices or not."""
     notes = inventory.reading_notices()
     ingresses = [
-        classify_ingress(inventory, d) for d in _readable(inventory.of_kind("Ingress"), notes)
+        classify_ingress(inventory, d)
+        for d in _readable(inventory.of_kind("Ingress", applied_only=True), notes)
     ]
     https = [c for c in ingresses if isinstance(c, Candidate)]
     demoted = _demoted_backends(https)
     services = [
-        classify_service(d, demoted) for d in _readable(inventory.of_kind("Service"), notes)
+        classify_service(d, demoted)
+        for d in _readable(inventory.of_kind("Service", applied_only=True), notes)
     ]
     tcp = [c for c in services if isinstance(c, Candidate)]
     named = assign_names([*tcp, *https], tag)
@@ -128,11 +133,26 @@ def propose_config(inventory: Inventory, tag: str = "tag:k8s") -> Proposal:
     left = [x for x in ingresses + services if isinstance(x, LeftOut)]
     left += [
         LeftOut(release, left_out_reason(found))
-        for release in _readable(inventory.of_kind(HELM_RELEASE_KIND), notes)
+        for release in _readable(inventory.of_kind(HELM_RELEASE_KIND, applied_only=True), notes)
         for found in values_exposures(inventory, release)
     ]
+    left += _unapplied_exposures(inventory)
     left.sort(key=lambda x: (x.document.path, x.document.index))
-    return Proposal(tuple(named), homepage, tuple(left), flux, tuple(notes))
+    applied_by = {
+        path: tuple(str(ref).removeprefix("Kustomization ") for ref in inventory.appliers(path))
+        for path in {s.candidate.source.path for s in named}
+    }
+    return Proposal(tuple(named), homepage, tuple(left), flux, tuple(notes), applied_by)
+
+
+def _unapplied_exposures(inventory: Inventory) -> list[LeftOut]:
+    """Exposures in files no Flux Kustomization applies (an archive, a disabled app)."""
+    found = []
+    for kind in EXPOSURE_KINDS:
+        for doc in inventory.of_kind(kind):
+            if not inventory.is_applied(doc.path):
+                found.append(LeftOut(doc, NOT_APPLIED))
+    return found
 
 
 def _readable(docs: Iterable[Document], notes: list[Notice]) -> list[Document]:
@@ -240,7 +260,7 @@ def _forward_auth(inventory: Inventory, doc: Document, seen: frozenset[ResourceR
 def find_middleware(inventory: Inventory, namespace: str, reference: str) -> Document | None:
     """The Traefik Middleware `<namespace>-<name>@provider` (or a bare name in `namespace`)."""
     wanted = reference.split("@")[0]
-    for doc in inventory.of_kind("Middleware"):
+    for doc in inventory.of_kind("Middleware", applied_only=True):
         if not doc.api_version.startswith(TRAEFIK_API_GROUPS):
             continue
         if f"{doc.namespace}-{doc.name}" == wanted or (
@@ -315,10 +335,12 @@ def _service_label(name: str) -> str:
 
 def find_homepage(inventory: Inventory) -> HomepageRef | None:
     """A gethomepage.dev install: a ConfigMap with services.yaml and a Deployment with its env."""
-    for cm in _in_file_order(inventory.of_kind("ConfigMap")):
+    for cm in _in_file_order(inventory.of_kind("ConfigMap", applied_only=True)):
         if HOMEPAGE_SERVICES_KEY not in (body_of(cm).get("data") or {}):
             continue
-        for deployment in _in_file_order(inventory.of_kind("Deployment", cm.namespace)):
+        for deployment in _in_file_order(
+            inventory.of_kind("Deployment", cm.namespace, applied_only=True)
+        ):
             if HOMEPAGE_HOSTS_ENV in _env_names(body_of(deployment)):
                 return HomepageRef(cm.namespace, cm.name, deployment.name)
     return None
@@ -339,7 +361,8 @@ def find_flux(inventory: Inventory, paths: Sequence[str]) -> FluxTarget | None:
     ]
     chosen: list[Document] = []
     for path in paths:
-        holders = [k for k in flux if _holds(k, path)]
+        appliers = [inventory.get(ref) for ref in inventory.appliers(path)]
+        holders = [k for k in appliers if k is not None] or [k for k in flux if _holds(k, path)]
         best = max(holders, key=lambda k: len(_flux_path(k)), default=None)
         if best is not None and best not in chosen:
             chosen.append(best)

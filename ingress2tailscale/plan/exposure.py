@@ -10,7 +10,7 @@ from typing import Any
 from ingress2tailscale.config import MigrationConfig, ServiceSlice
 from ingress2tailscale.errors import PlanError
 from ingress2tailscale.kinds import MIDDLEWARE_ANNOTATION, is_dns_label
-from ingress2tailscale.model import Document, ResourceRef
+from ingress2tailscale.model import Document, Notice, ResourceRef
 from ingress2tailscale.plan.helm_values import releases_rendering, rendered_hint
 from ingress2tailscale.repo.inventory import Inventory, iter_backends, tls_secrets
 
@@ -51,8 +51,15 @@ def derive_exposure(config: MigrationConfig, inventory: Inventory, name: str) ->
     if source is None:
         where = f"{config.source_path}: slices.{name}.from: {ref}"
         rendered = releases_rendering(inventory, ref)
+        unapplied = _unapplied(inventory, ref)
         if rendered and not _same_name_elsewhere(inventory, ref):
-            raise PlanError(f"{where} {rendered_hint(rendered)}")
+            raise PlanError(f"{where} {rendered_hint(rendered)}" + unapplied)
+        if unapplied:
+            raise PlanError(
+                f"{where} is only in files no Flux Kustomization applies{unapplied}; a slice "
+                "moves what Flux applies: point `from` at the applied object, or add its folder "
+                "to a Flux Kustomization first"
+            )
         raise PlanError(
             f"{where} is not in the GitOps repo "
             f"{inventory.tree.root}; check the kind, namespace and name (or gitops.path)"
@@ -63,6 +70,30 @@ def derive_exposure(config: MigrationConfig, inventory: Inventory, name: str) ->
     if spec.expose == "https":
         return _from_ingress(config, name, spec, source)
     return _from_service(config, name, spec, source)
+
+
+def _unapplied(inventory: Inventory, ref: ResourceRef) -> str:
+    copies = inventory.unapplied_copies(ref)
+    if not copies:
+        return ""
+    where = ", ".join(f"{d.path}:{d.line}" for d in copies)
+    return f" (not applied by Flux: {where})"
+
+
+def unapplied_notice(inventory: Inventory, exp: Exposure) -> list[Notice]:
+    """The source also has copies Flux does not apply: the applied one is the slice's."""
+    copies = inventory.unapplied_copies(exp.source.ref)
+    if not copies:
+        return []
+    where = ", ".join(f"{d.path}:{d.line}" for d in copies)
+    return [
+        Notice(
+            "info",
+            str(exp.source.ref),
+            f"also defined in files no Flux Kustomization applies ({where}); the slice uses the "
+            f"applied one, {exp.source.path}:{exp.source.line}, and leaves those copies alone",
+        )
+    ]
 
 
 def _same_name_elsewhere(inventory: Inventory, ref: ResourceRef) -> str:

@@ -71,7 +71,7 @@ def releases_rendering(inventory: Inventory, ref: ResourceRef) -> list[ValuesExp
     """Exposures of `ref`'s kind in the values of the releases of its namespace that would
     name it (a chart names its objects after the release, or the release after a prefix)."""
     found = []
-    for release in inventory.of_kind(HELM_RELEASE_KIND, ref.namespace):
+    for release in inventory.of_kind(HELM_RELEASE_KIND, ref.namespace, applied_only=True):
         name = release.name
         if not (name == ref.name or ref.name.startswith(f"{name}-") or name.startswith(ref.name)):
             continue

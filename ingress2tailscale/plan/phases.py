@@ -205,7 +205,11 @@ def _retire_tls(ws: Workspace, exp: Exposure) -> list[Notice]:
     if secret is None:
         return []
     users = [d for d in ws.inventory.ingresses_using_secret(ns, secret) if d.ref != exp.source.ref]
-    sources = [d for d in ws.inventory.of_kind("ExternalSecret", ns) if _target(d) == secret]
+    sources = [
+        d
+        for d in ws.inventory.of_kind("ExternalSecret", ns, applied_only=True)
+        if _target(d) == secret
+    ]
     users += _other_mentions(ws, exp, secret, users + sources)
     if users:
         who = ", ".join(str(d.ref) for d in users)

@@ -18,7 +18,12 @@ from ingress2tailscale.model import (
     Step,
 )
 from ingress2tailscale.plan.consumers import plan_homepage
-from ingress2tailscale.plan.exposure import Exposure, derive_exposure, new_object_ref
+from ingress2tailscale.plan.exposure import (
+    Exposure,
+    derive_exposure,
+    new_object_ref,
+    unapplied_notice,
+)
 from ingress2tailscale.plan.phases import plan_phase1, plan_phase2
 from ingress2tailscale.plan.workspace import Workspace
 from ingress2tailscale.repo.inventory import Inventory, RepoTree, build_inventory
@@ -167,7 +172,7 @@ def _plan_repo_steps(
     if done is not None:
         return inventory, done, []
     exp = derive_exposure(config, inventory, name)
-    notices += _duplicate_hostnames(config, inventory, exp)
+    notices += unapplied_notice(inventory, exp) + _duplicate_hostnames(config, inventory, exp)
     notices += _unowned_tags(config, exp) + _missing_backends(inventory, exp)
     if phase in ("1", "all"):
         step, found = _file_step("phase-1", inventory, exp, plan_phase1)

@@ -131,7 +131,8 @@ def _slices(proposal: Proposal) -> CommentedMap:
     for sl in proposal.slices:
         key = scalar(sl.name)
         slices[key] = _tcp_slice(sl) if sl.candidate.expose == "tcp" else _https_slice(sl)
-        slices.yaml_set_comment_before_after_key(key, before=_origin(sl), indent=2)
+        origin = _origin(sl, proposal.applied_by.get(sl.candidate.source.path, ()))
+        slices.yaml_set_comment_before_after_key(key, before=origin, indent=2)
     if proposal.homepage is not None:
         hp = proposal.homepage
         consumer = {
@@ -179,7 +180,7 @@ def _https_slice(sl: ProposedSlice) -> CommentedMap:
     return body
 
 
-def _origin(sl: ProposedSlice) -> str:
+def _origin(sl: ProposedSlice, applied_by: tuple[str, ...] = ()) -> str:
     c = sl.candidate
     where = f"{c.source.ref} ({c.source.path}:{c.source.line})"
     if c.expose == "tcp":
@@ -191,6 +192,8 @@ def _origin(sl: ProposedSlice) -> str:
             f"TODO check: middleware {m} is not in the repo, assumed forward-auth"
             for m in c.unverified
         ]
+    if applied_by:
+        lines.append(f"applied by Flux Kustomization {', '.join(applied_by)}")
     return "\n".join(comment_text(line) for line in lines)
 
 

@@ -12,7 +12,7 @@ import pytest
 from ingress2tailscale.config import load_config
 from ingress2tailscale.errors import InventoryError
 from ingress2tailscale.manifest_yaml import load_manifest
-from ingress2tailscale.model import Notice
+from ingress2tailscale.model import Notice, ResourceRef
 from ingress2tailscale.plan.discovery import propose_config
 from ingress2tailscale.plan.planner import plan_slices
 from ingress2tailscale.plan.proposal import render_proposal
@@ -107,8 +107,9 @@ def test_each_unreadable_kind_is_one_notice_and_the_objects_are_still_there(repo
     assert "Helm chart" in notices["charts/mychart/Chart.yaml"][0].message
     assert "line 1: an anchor is defined twice" in notices["apps/monitoring/radarr.yaml"][0].message
     assert "`=`" in notices["apps/monitoring/alertmanagerconfig.yaml"][0].message
-    assert inventory.find("HelmRelease", "media", "radarr") is not None
-    assert inventory.find("AlertmanagerConfig", "monitoring", "homelab") is not None
+    # read (not listed in a kustomization, so Flux does not apply them: `copies`, not `get`)
+    assert inventory.copies(ResourceRef("HelmRelease", "media", "radarr"))
+    assert inventory.copies(ResourceRef("AlertmanagerConfig", "monitoring", "homelab"))
     assert not [d for d in inventory.documents if d.path.startswith("charts/")]
 
 
