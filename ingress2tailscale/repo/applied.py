@@ -12,23 +12,12 @@ from __future__ import annotations
 
 import bisect
 import posixpath
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-
-import yaml
+from functools import cached_property
 
 from ingress2tailscale.kinds import KUSTOMIZATION_FILES, YAML_SUFFIXES
-from ingress2tailscale.manifest_yaml import load_manifest
 from ingress2tailscale.model import ResourceRef
-
-Read = Callable[[str], str | None]
-LIST_KEYS = ("resources", "components")
-_KEY = re.compile(r"^(resources|components):[ \t]*(?:#.*)?$")
-_ITEM = re.compile(
-    r"^[ \t]*-[ \t]+(?:\"([^\"\\]*)\"|'([^']*)'|([^\s#'\"{}\[\]&*!|>][^#]*?))[ \t]*(?:#.*)?$"
-)
-_EMPTY = re.compile(r"^[ \t]*(?:#.*)?$")
 
 
 @dataclass(frozen=True)
@@ -46,37 +35,48 @@ class Applied:
     def __init__(
         self,
         kustomizations: Sequence[FluxKustomization],
-        paths: Iterable[str],
-        read: Read,
+        paths: Callable[[], Iterable[str]],
+        entries: Mapping[str, Sequence[str]],
+        earlier: Applied | None = None,
+        changed: Iterable[str] = (),
     ) -> None:
-        self._paths = sorted(set(paths))
-        self._read = read
-        self._closures: dict[str, frozenset[str]] = {}
-        self._kustomizations: dict[str, tuple[str, str] | None] = {}
-        self.by_file: dict[str, list[ResourceRef]] = {}
-        self.live: list[FluxKustomization] = []
+        """`paths`: the repo's manifest files (asked only for a folder without kustomization);
+        `entries`: kustomization file -> its resources and components (as the scan read them);
+        `earlier`: the Applied of the same repo before `changed` files changed, whose folders
+        the change cannot reach are reused."""
+        self._all_paths = paths
+        self._entries = entries
+        self._closures = _reusable(earlier, set(changed))
+        self.live: list[tuple[FluxKustomization, frozenset[str]]] = []
+        self._bootstrapped: set[str] = set()
         self._apply(kustomizations)
 
+    @cached_property
+    def _paths(self) -> list[str]:
+        return sorted(set(self._all_paths()))
+
     def __contains__(self, path: object) -> bool:
-        return path in self.by_file
+        return path in self._bootstrapped or any(path in files for _, files in self.live)
 
     def appliers(self, path: str) -> list[ResourceRef]:
         """The Flux Kustomizations that apply `path` (none: it is not applied)."""
-        return self.by_file.get(path, [])
+        return [ks.ref for ks, files in self.live if path in files]
 
     def _apply(self, kustomizations: Sequence[FluxKustomization]) -> None:
         # a repo whose Kustomizations all hold each other: trust them all rather than none
         pending = [k for k in kustomizations if _is_root(k, kustomizations)] or list(kustomizations)
         seen = {k.ref for k in pending}
-        for root in pending:  # applied from outside (bootstrap): its own file is applied too
-            self.by_file.setdefault(root.file, [])
+        self._bootstrapped = {k.file for k in pending}  # applied from outside: their files too
+        defined_in: dict[str, list[FluxKustomization]] = {}
+        for ks in kustomizations:
+            defined_in.setdefault(ks.file, []).append(ks)
         while pending:
             ks = pending.pop(0)
-            self.live.append(ks)
-            for path in sorted(self._closure(ks.path, frozenset())):
-                self.by_file.setdefault(path, []).append(ks.ref)
-                for other in kustomizations:
-                    if other.file == path and other.ref not in seen:
+            files = self._closure(ks.path, frozenset())
+            self.live.append((ks, files))
+            for path in sorted(files & defined_in.keys()):
+                for other in defined_in[path]:
+                    if other.ref not in seen:
                         seen.add(other.ref)
                         pending.append(other)
 
@@ -91,10 +91,10 @@ class Applied:
         if kustomization is None:
             found = self._generated(folder, visiting)
         else:
-            name, text = kustomization
+            name, entries = kustomization
             found = {_join(folder, name)}
-            for entry in kustomization_entries(text):
-                target = _normal(_join(folder, entry))
+            for entry in entries:
+                target = _target(folder, entry)
                 if target.startswith(".."):
                     continue  # outside the repo
                 if target.endswith((*YAML_SUFFIXES, ".json")):
@@ -140,52 +140,25 @@ class Applied:
         end = bisect.bisect_left(self._paths, prefix[:-1] + "0")  # "0" sorts right after "/"
         return self._paths[start:end]
 
-    def _kustomization(self, folder: str) -> tuple[str, str] | None:
-        if folder not in self._kustomizations:
-            found = None
-            for name in KUSTOMIZATION_FILES:
-                text = self._read(_join(folder, name))
-                if text is not None:
-                    found = name, text
-                    break
-            self._kustomizations[folder] = found
-        return self._kustomizations[folder]
+    def _kustomization(self, folder: str) -> tuple[str, Sequence[str]] | None:
+        for name in KUSTOMIZATION_FILES:
+            found = self._entries.get(_join(folder, name))
+            if found is not None:
+                return name, found
+        return None
 
 
-def kustomization_entries(text: str) -> list[str]:
-    """The `resources` and `components` of a kustomization (remote ones left out): read line
-    by line when they are plain block lists, else parsed."""
-    entries = _block_entries(text)
-    if entries is None:
-        try:
-            data = load_manifest(text)
-        except yaml.YAMLError:
-            return []  # kustomize refuses it too; the checks of that file say so
-        data = data if isinstance(data, dict) else {}
-        entries = [e for key in LIST_KEYS for e in data.get(key) or [] if isinstance(e, str)]
-    return [e for e in entries if "://" not in e and not e.startswith(("github.com/", "git@"))]
-
-
-def _block_entries(text: str) -> list[str] | None:
-    if "&" in text or "*" in text or "[" in text:
-        return None  # anchors, aliases, flow lists: let the parser decide
-    found: list[str] = []
-    inside = False
-    for line in text.splitlines():
-        if _KEY.match(line):
-            inside = True
-            continue
-        if inside:
-            item = _ITEM.match(line)
-            if item:
-                found.append(next(g for g in item.groups() if g is not None))
-                continue
-            if _EMPTY.match(line):
-                continue
-            inside = False
-        if re.match(r"^[ \t]+(?:resources|components):", line):
-            return None  # an indented key of that name: not sure what it is
-    return found
+def _reusable(earlier: Applied | None, changed: set[str]) -> dict[str, frozenset[str]]:
+    """The folder closures of `earlier` that no changed file can alter: none of their files
+    changed, and no file was changed (or made) under them."""
+    if earlier is None:
+        return {}
+    folders = {posixpath.dirname(p) or "." for p in changed}
+    return {
+        folder: files
+        for folder, files in earlier._closures.items()
+        if not (changed & files) and not any(_holds(folder, f) or f == folder for f in folders)
+    }
 
 
 def _is_root(ks: FluxKustomization, all_ks: Sequence[FluxKustomization]) -> bool:
@@ -199,6 +172,13 @@ def _holds(folder: str, path: str) -> bool:
 
 def _join(folder: str, name: str) -> str:
     return name if folder in ("", ".") else f"{folder}/{name}"
+
+
+def _target(folder: str, entry: str) -> str:
+    """`entry` of `folder`'s kustomization as a repo path (normpath only when it needs it)."""
+    if "." in entry.rpartition("/")[0] or entry.startswith(("/", ".")) or "//" in entry:
+        return _normal(_join(folder, entry))
+    return _join(folder, entry)
 
 
 def _normal(path: str) -> str:

@@ -106,6 +106,8 @@ class Inventory:
         )
         self.flux_targets = flux_targets or {}  # Flux Kustomization path -> targetNamespace
         self._view = view
+        # what `applied` may reuse: the Applied of the inventory this one changed, and the change
+        self._earlier: tuple[Applied | None, frozenset[str]] = (None, frozenset())
 
     @cached_property
     def applied(self) -> Applied | None:
@@ -114,13 +116,9 @@ class Inventory:
         flux = list(flux_kustomizations(self._view))
         if not flux:
             return None
-        known = {row[0] for row in self._view.rows}
-        text_of, read = self._view.text_of, self.tree.read
-
-        def read_known(path: str) -> str | None:
-            return text_of(path) if path in known else read(path)
-
-        return Applied(flux, known, read_known)
+        rows = self._view.rows
+        earlier, changed = self._earlier
+        return Applied(flux, lambda: (row[0] for row in rows), self._view.entries, earlier, changed)
 
     def is_applied(self, path: str) -> bool:
         applied = self.applied
@@ -222,7 +220,10 @@ class Inventory:
         texts = {path: scanned.text for path, scanned in added.items()}
         namespaces = self.kustomize_namespaces
         view = self._view.replaced(set(changes), texts, _rows_of(added, namespaces))
-        return Inventory(tree, view, namespaces, self.direct_namespaces, self.flux_targets)
+        changed = Inventory(tree, view, namespaces, self.direct_namespaces, self.flux_targets)
+        if "applied" in self.__dict__:  # computed here: the changed one reuses what it can
+            changed._earlier = (self.applied, frozenset(changes))
+        return changed
 
 
 _VIEWS: dict[Path, tuple[Block | dict[str, ScannedFile], DocumentIndex]] = {}
@@ -389,6 +390,8 @@ def _scan_files(tree: RepoTree, cache: ScanCache) -> dict[str, ScannedFile]:
 def scan_documents(path: str, text: str, forced_namespace: str | None = None) -> Iterator[Document]:
     """Split one file into its Kubernetes documents (those with a top-level `kind`)."""
     for row in scan_idents(path, text):
+        if row[5].startswith("!"):
+            continue  # a problem row, not a document
         ns = forced_namespace if forced_namespace and row[5] != "Namespace" else row[8]
         yield Document(*row[:8], ns, text[row[3] : row[4]])
 

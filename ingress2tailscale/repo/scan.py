@@ -15,11 +15,12 @@ import yaml
 
 from ingress2tailscale.errors import describe_yaml_error
 from ingress2tailscale.kinds import HELM_CHART_FILE, KUSTOMIZATION_FILES, YAML_SUFFIXES
-from ingress2tailscale.manifest_yaml import read_manifest, value_note
+from ingress2tailscale.manifest_yaml import load_manifest, read_manifest, value_note
 from ingress2tailscale.repo.columns import Ident, StatKey, stat_key
 
 SKIP_DIRS = {".git", "node_modules", ".venv", "__pycache__"}
 PROBLEM = "!problem"  # the kind of a problem row: no Kubernetes kind starts with "!"
+ENTRIES = "!entries"  # a kustomization's resources and components, one a line, as the name
 CHART_SKIPPED = (
     "a Helm chart: the rest of its folder is not read (Helm renders its templates; Flux "
     "applies a chart through a HelmRelease, not as manifests)"
@@ -30,14 +31,31 @@ _TOP = re.compile(r"^(kind|apiVersion|namespace):[ \t]*(.*?)[ \t]*$", re.M)
 _METADATA = re.compile(r"^metadata:[ \t]*(?:#.*)?\n((?:(?:[ \t]+.*|[ \t]*#.*|[ \t]*)\n?)*)", re.M)
 _NAMESPACE = re.compile(r"^namespace:[ \t]*(.+?)[ \t]*$", re.M)
 _TOP_KIND = re.compile(r"^kind:", re.M)
+LIST_KEYS = ("resources", "components")
+_LIST_BLOCK = re.compile(
+    r"^(?:resources|components):[ \t]*(?:#[^\n]*)?\n((?:[ \t]*(?:-[^\n]*|#[^\n]*)?(?:\n|$))*)",
+    re.M,
+)
+_LIST_ITEM = re.compile(
+    r"^[ \t]*-[ \t]+(?:\"([^\"\\\n]*)\"|'([^'\n]*)'|([^\s#'\"{}\[\]&*!|>][^#\n]*?))"
+    r"[ \t]*(?:#[^\n]*)?$",
+    re.M,
+)
+_LIST_DASH = re.compile(r"^[ \t]*-", re.M)
+_NESTED_LIST_KEY = re.compile(r"^[ \t]+(?:resources|components):", re.M)
 _CONTENT = re.compile(r"^\s*[^\s#]", re.M)  # a line that is neither blank nor a comment
 _PLAIN = re.compile(r"^(?:\"([^\"\\]*)\"|'([^']*)'|([^\s#'\"{}\[\]&*!|>][^#]*?))[ \t]*(?:#.*)?$")
 
 
 def scan_file(path: str, text: str) -> tuple[tuple[Ident, ...], str]:
-    """What the scan cache keeps of a file: its identities, and the namespace it forces on its
-    folder when it is a kustomization file ("" when none)."""
-    return scan_idents(path, text), forced_namespace(path, text)
+    """What the scan cache keeps of a file: its identities (and, for a kustomization file, an
+    entries row: what it includes), and the namespace it forces on its folder when it is a
+    kustomization file ("" when none)."""
+    idents = scan_idents(path, text)
+    if path.rpartition("/")[2] in KUSTOMIZATION_FILES:
+        entries = "\n".join(kustomization_entries(text))
+        idents += ((path, 0, 1, 0, 0, ENTRIES, "", entries, ""),)
+    return idents, forced_namespace(path, text)
 
 
 def forced_namespace(path: str, text: str) -> str:
@@ -159,6 +177,34 @@ def _problem(chunk: str, error: str) -> tuple[str, str, str, str]:
 
 def is_problem(ident: Ident) -> bool:
     return ident[5] == PROBLEM
+
+
+def kustomization_entries(text: str) -> list[str]:
+    """The `resources` and `components` of a kustomization (remote ones left out): read line
+    by line when they are plain block lists, else parsed."""
+    entries = _block_entries(text)
+    if entries is None:
+        try:
+            data = load_manifest(text)
+        except yaml.YAMLError:
+            return []  # kustomize refuses it too; the checks of that file say so
+        data = data if isinstance(data, dict) else {}
+        entries = [e for key in LIST_KEYS for e in data.get(key) or [] if isinstance(e, str)]
+    return [e for e in entries if "://" not in e and not e.startswith(("github.com/", "git@"))]
+
+
+def _block_entries(text: str) -> list[str] | None:
+    """The items of plain block lists under `resources:` / `components:`; None when the text
+    holds anything the regexes cannot be sure of (anchors, flow lists, nested keys)."""
+    if "&" in text or "*" in text or "[" in text or _NESTED_LIST_KEY.search(text):
+        return None
+    found: list[str] = []
+    for block in _LIST_BLOCK.findall(text):
+        items = _LIST_ITEM.findall(block)
+        if len(items) != len(_LIST_DASH.findall(block)):
+            return None
+        found += [next(g for g in item if g) for item in items]
+    return found
 
 
 def walk_yaml(
