@@ -23,6 +23,9 @@ DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 TRAEFIK_CLASS = "traefik"
 INGRESS_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 MIDDLEWARE_ANNOTATION = "traefik.ingress.kubernetes.io/router.middlewares"
+MIDDLEWARE_KIND = "Middleware"
+FORWARD_AUTH_KEY = "forwardAuth"  # a Middleware's spec key: the route is behind a login
+ALLOW_LIST_KEYS = ("ipAllowList", "ipWhiteList")  # the same, Traefik v3 and v2 spelling
 METALLB_PREFIXES = ("metallb.io/", "metallb.universe.tf/")
 
 # the Tailscale Kubernetes Operator: the new exposure

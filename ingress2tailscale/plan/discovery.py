@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from ingress2tailscale.errors import InventoryError
 from ingress2tailscale.kinds import (
+    EXPOSE_ANNOTATION,
     FLUX_KUSTOMIZE_API,
     HELM_RELEASE_KIND,
     HOMEPAGE_HOSTS_ENV,
@@ -21,11 +22,13 @@ from ingress2tailscale.kinds import (
     INGRESS_CLASS_ANNOTATION,
     METALLB_PREFIXES,
     MIDDLEWARE_ANNOTATION,
-    TRAEFIK_API_GROUPS,
+    MIDDLEWARE_KIND,
+    TAILSCALE_CLASS,
     TRAEFIK_CLASS,
     is_dns_label,
 )
 from ingress2tailscale.model import Document, Notice, ResourceRef
+from ingress2tailscale.plan.access import Guard, guards_of, is_internal
 from ingress2tailscale.plan.exposure import first_host, stem
 from ingress2tailscale.plan.helm_values import left_out_reason, values_exposures
 from ingress2tailscale.repo.inventory import Inventory, iter_backends
@@ -50,6 +53,9 @@ class Candidate:
     old_host: str | None = None
     middlewares: tuple[str, ...] = ()
     unverified: tuple[str, ...] = ()  # middlewares not in the repo: assumed forward-auth
+    gates: tuple[str, ...] = ()  # what phase 2 replaces: "the lan-only IP allow-list"
+    allow_list_only: bool = False  # its gates are IP allow-lists, no login
+    assumed_internal: bool = False  # a repo without gates: internal, to be checked
 
 
 @dataclass(frozen=True)
@@ -112,8 +118,9 @@ class Proposal:
 def propose_config(inventory: Inventory, tag: str = "tag:k8s") -> Proposal:
     """Classify every Traefik Ingress and LoadBalancer Service of the repo into slices or not."""
     notes = inventory.reading_notices()
+    gated = is_gated_repo(inventory)
     ingresses = [
-        classify_ingress(inventory, d)
+        classify_ingress(inventory, d, gated)
         for d in _readable(inventory.of_kind("Ingress", applied_only=True), notes)
     ]
     https = [c for c in ingresses if isinstance(c, Candidate)]
@@ -200,23 +207,38 @@ def dns_label(text: str) -> str:
 # --- Ingresses -------------------------------------------------------------------------------
 
 
-def classify_ingress(inventory: Inventory, doc: Document) -> Candidate | LeftOut:
-    """An internal Traefik Ingress (behind forward-auth) is a candidate; anything else is not."""
+def classify_ingress(
+    inventory: Inventory, doc: Document, gated_repo: bool = True
+) -> Candidate | LeftOut:
+    """An internal Traefik Ingress (behind forward-auth or an IP allow-list) is a candidate;
+    anything else is not. In a repo with no gate at all (`gated_repo` False) every Traefik
+    Ingress without middlewares is proposed, flagged for a check."""
     body = doc.body
     ingress_class = _ingress_class(body)
+    if ingress_class == TAILSCALE_CLASS or ingress_class in tailnet_classes(inventory):
+        return LeftOut(doc, f"already on the tailnet (ingress class {ingress_class})")
     if ingress_class != TRAEFIK_CLASS:
         return LeftOut(doc, f"ingress class {ingress_class or '(unset)'}, not Traefik")
     names = middleware_names(body)
-    if not names:
+    if not names and gated_repo:
         return LeftOut(doc, "public: no forward-auth middleware")
-    verdicts = {n: is_forward_auth(inventory, doc.namespace, n) for n in names}
-    auth = [n for n, verdict in verdicts.items() if verdict is not False]
-    if not auth:
-        return LeftOut(doc, f"public: its middlewares ({', '.join(names)}) are not forward-auth")
-    unverified = tuple(n for n in auth if verdicts[n] is None)
-    host = first_host(body)
+    guards = guards_of(inventory, doc.namespace, [(n, None) for n in names])
+    if names and not is_internal(guards):
+        return LeftOut(
+            doc,
+            f"public: its middlewares ({', '.join(names)}) are not forward-auth "
+            "nor an IP allow-list",
+        )
+    return https_candidate(doc, first_host(body), guards, assumed=not names)
+
+
+def https_candidate(
+    doc: Document, host: str | None, guards: Sequence[Guard], assumed: bool = False
+) -> Candidate:
+    """The https candidate of a route to `host` behind `guards`."""
     label = (host or "").split(".")[0].lower()
     derived = is_dns_label(label)
+    kept = [g for g in guards if g.gates or not g.found]
     return Candidate(
         expose="https",
         source=doc,
@@ -224,8 +246,13 @@ def classify_ingress(inventory: Inventory, doc: Document) -> Candidate | LeftOut
         label_derived=derived,
         ports=(HTTPS_PORT,),
         old_host=host,
-        middlewares=tuple(auth),
-        unverified=unverified,
+        middlewares=tuple(g.reference for g in kept),
+        unverified=tuple(g.reference for g in kept if not g.found),
+        gates=tuple(p for g in kept for p in g.phrases()),
+        allow_list_only=bool(kept)
+        and all(gate == "IP allow-list" for g in kept for _, gate in g.gates)
+        and all(g.found for g in kept),
+        assumed_internal=assumed,
     )
 
 
@@ -241,33 +268,31 @@ def middleware_names(body: Mapping[str, Any]) -> list[str]:
     return [m.strip() for m in raw.split(",") if m.strip()]
 
 
-def is_forward_auth(inventory: Inventory, namespace: str, reference: str) -> bool | None:
-    """True/False when the repo holds the Middleware (a chain counts); None when it does not."""
-    doc = find_middleware(inventory, namespace, reference)
-    return None if doc is None else _forward_auth(inventory, doc, frozenset())
-
-
-def _forward_auth(inventory: Inventory, doc: Document, seen: frozenset[ResourceRef]) -> bool:
-    spec = body_of(doc).get("spec") or {}
-    if "forwardAuth" in spec:
+def is_gated_repo(inventory: Inventory) -> bool:
+    """Whether the repo uses Traefik middlewares at all (then no middleware means public)."""
+    if inventory.of_kind(MIDDLEWARE_KIND, applied_only=True):
         return True
-    seen = seen | {doc.ref}
-    chain = [str(m.get("name", "")) for m in (spec.get("chain") or {}).get("middlewares") or []]
-    inner = [find_middleware(inventory, doc.namespace, m) for m in chain]
-    return any(_forward_auth(inventory, d, seen) for d in inner if d and d.ref not in seen)
+    return any(middleware_names(body_of(d)) for d in inventory.of_kind("Ingress"))
 
 
-def find_middleware(inventory: Inventory, namespace: str, reference: str) -> Document | None:
-    """The Traefik Middleware `<namespace>-<name>@provider` (or a bare name in `namespace`)."""
-    wanted = reference.split("@")[0]
-    for doc in inventory.of_kind("Middleware", applied_only=True):
-        if not doc.api_version.startswith(TRAEFIK_API_GROUPS):
+def tailnet_classes(inventory: Inventory) -> set[str]:
+    """Ingress classes whose controller already sits behind the tailnet: a Service of class
+    tailscale (or `tailscale.com/expose`) named after the class, or selecting its pods."""
+    found = set()
+    for service in inventory.of_kind("Service", applied_only=True):
+        body = body_of(service)
+        if not _on_tailnet(body):
             continue
-        if f"{doc.namespace}-{doc.name}" == wanted or (
-            doc.namespace == namespace and doc.name == wanted
-        ):
-            return doc
-    return None
+        selector = (body.get("spec") or {}).get("selector") or {}
+        found |= {service.name, *(str(v) for v in selector.values())}
+    return found
+
+
+def _on_tailnet(body: Mapping[str, Any]) -> bool:
+    spec = body.get("spec") or {}
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    exposed = str(annotations.get(EXPOSE_ANNOTATION, "")).lower() == "true"
+    return spec.get("loadBalancerClass") == TAILSCALE_CLASS or exposed
 
 
 def _demoted_backends(https: Sequence[Candidate]) -> dict[ResourceRef, ResourceRef]:
@@ -289,6 +314,9 @@ def classify_service(
     """A MetalLB LoadBalancer is a tcp candidate, unless it is an ingress controller's entrypoint
     or the backend of a proposed Ingress; a Service that is no LoadBalancer is not mentioned."""
     spec = doc.body.get("spec") or {}
+    if _on_tailnet(doc.body):
+        how = "loadBalancerClass tailscale" if spec.get("loadBalancerClass") else EXPOSE_ANNOTATION
+        return LeftOut(doc, f"already on the tailnet ({how})")
     if spec.get("type") != "LoadBalancer":
         return None
     if spec.get("loadBalancerClass"):

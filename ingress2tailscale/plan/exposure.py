@@ -11,6 +11,7 @@ from ingress2tailscale.config import MigrationConfig, ServiceSlice
 from ingress2tailscale.errors import PlanError
 from ingress2tailscale.kinds import MIDDLEWARE_ANNOTATION, is_dns_label
 from ingress2tailscale.model import Document, Notice, ResourceRef
+from ingress2tailscale.plan.access import guards_of
 from ingress2tailscale.plan.helm_values import releases_rendering, rendered_hint
 from ingress2tailscale.repo.inventory import Inventory, iter_backends, tls_secrets
 
@@ -37,6 +38,8 @@ class Exposure:
         dict[str, Any], ...
     ] = ()  # copied paths when the old Ingress had several backends
     backends: tuple[tuple[str, int | str], ...] = ()  # every backend (service, port) it used
+    gates: tuple[str, ...] = ()  # what phase 2 replaces: "the authentik forward-auth"
+    not_carried: tuple[str, ...] = ()  # middlewares that are no gate: "secure-headers (headers)"
 
     @property
     def new_ref(self) -> ResourceRef:
@@ -68,7 +71,7 @@ def derive_exposure(config: MigrationConfig, inventory: Inventory, name: str) ->
     if spec.expose == "https" and spec.source.kind != "Ingress":
         return _https_from_service(config, name, spec, source)
     if spec.expose == "https":
-        return _from_ingress(config, name, spec, source)
+        return _from_ingress(config, inventory, name, spec, source)
     return _from_service(config, name, spec, source)
 
 
@@ -119,9 +122,11 @@ def new_object_ref(config: MigrationConfig, name: str) -> ResourceRef:
 
 
 def _from_ingress(
-    config: MigrationConfig, name: str, spec: ServiceSlice, src: Document
+    config: MigrationConfig, inventory: Inventory, name: str, spec: ServiceSlice, src: Document
 ) -> Exposure:
     body = src.body
+    middlewares = _middlewares(body)
+    guards = guards_of(inventory, src.namespace, [(m, None) for m in middlewares])
     old_host = spec.old_host or first_host(body)
     backends = list(iter_backends(body))
     distinct = list(dict.fromkeys((svc, port) for svc, port, _ in backends))
@@ -144,9 +149,11 @@ def _from_ingress(
         backend=backend,
         old_host=old_host,
         tls_secret=secrets[0] if secrets else None,
-        middlewares=tuple(_middlewares(body)),
+        middlewares=tuple(middlewares),
         routes=tuple(_routes(body)) if spec.backend is None and len(distinct) > 1 else (),
         backends=tuple(distinct) if spec.backend is None else (backend,),
+        gates=tuple(p for g in guards for p in g.phrases()),
+        not_carried=tuple(f"{n} ({what})" for g in guards for n, what in g.others),
     )
 
 
@@ -186,6 +193,8 @@ def _exposure(
     middlewares: tuple[str, ...] = (),
     routes: tuple[dict[str, Any], ...] = (),
     backends: tuple[tuple[str, int | str], ...] = (),
+    gates: tuple[str, ...] = (),
+    not_carried: tuple[str, ...] = (),
 ) -> Exposure:
     spec = config.service_slices()[name]
     hostname = hostname or spec.hostname or _default_service_hostname(src.name)
@@ -203,6 +212,8 @@ def _exposure(
         middlewares=middlewares,
         routes=routes,
         backends=backends or ((backend,) if backend else ()),
+        gates=gates,
+        not_carried=not_carried,
     )
 
 

@@ -112,26 +112,47 @@ def _phase1_notices(ws: Workspace, exp: Exposure) -> list[Notice]:
         )
     if exp.middlewares:
         notices.append(auth_notice(exp, blocking=False))
-    return notices
+    return notices + not_carried_notice(exp)
 
 
 def auth_notice(exp: Exposure, blocking: bool = True) -> Notice:
-    """The security change of dropping forward-auth; it blocks phase 2 until accepted."""
+    """The security change of dropping what stood in front of the app (forward-auth, an IP
+    allow-list): it blocks phase 2 until accepted."""
     names = ", ".join(exp.middlewares)
     accepted = exp.spec.accept_auth_change
+    replaced = ", ".join(exp.gates) or f"the Traefik middleware {names}"
+    login = any(g.endswith("forward-auth") for g in exp.gates) or not exp.gates
+    headers = (
+        " (the proxy adds Tailscale-User-Login / Tailscale-User-Name identity headers)"
+        if login
+        else ""
+    )
     return Notice(
         "error" if blocking and not accepted else "warning",
         str(exp.source.ref),
-        f"phase 2 removes the Traefik middleware {names} ({MIDDLEWARE_ANNOTATION}): who may reach "
-        f"{exp.fqdn} is then decided by the tailnet policy for {', '.join(exp.spec.tags)} "
-        "(the proxy adds Tailscale-User-Login / Tailscale-User-Name identity headers), not by "
-        "forward-auth. "
+        f"phase 2 removes {replaced} ({MIDDLEWARE_ANNOTATION}: {names}): who may reach "
+        f"{exp.fqdn} is then decided by the tailnet policy for {', '.join(exp.spec.tags)}"
+        f"{headers}, not by {'it' if len(exp.gates) < 2 else 'them'}. "
         + (
             f"Accepted (slices.{exp.slice}.accept_auth_change)."
             if accepted
             else f"Set slices.{exp.slice}.accept_auth_change: true to allow phase 2."
         ),
     )
+
+
+def not_carried_notice(exp: Exposure) -> list[Notice]:
+    """Middlewares that are no gate (headers, redirects) are not carried to the tailnet."""
+    if not exp.not_carried:
+        return []
+    return [
+        Notice(
+            "info",
+            str(exp.source.ref),
+            f"the tailnet Ingress does not carry the Traefik middleware "
+            f"{', '.join(exp.not_carried)}",
+        )
+    ]
 
 
 def plan_phase2(ws: Workspace, exp: Exposure) -> list[Notice]:

@@ -174,9 +174,12 @@ def _https_slice(sl: ProposedSlice) -> CommentedMap:
     c = sl.candidate
     if not c.label_derived:
         eol_comment(body, "hostname", f"TODO check: no DNS label in the old host {c.old_host}")
+    if not c.middlewares:
+        return body  # nothing in front of it: phase 2 changes no access rule
     body["accept_auth_change"] = False
     dropped = ", ".join(c.middlewares)
-    eol_comment(body, "accept_auth_change", f"TODO decide: phase 2 drops forward-auth {dropped}")
+    what = f"{', '.join(c.gates)} ({dropped})" if c.allow_list_only else f"forward-auth {dropped}"
+    eol_comment(body, "accept_auth_change", f"TODO decide: phase 2 drops {what}")
     return body
 
 
@@ -187,7 +190,13 @@ def _origin(sl: ProposedSlice, applied_by: tuple[str, ...] = ()) -> str:
         ports = ", ".join(str(p) for p in c.ports)
         lines = [f"{where}: MetalLB LoadBalancer, port {ports}"]
     else:
-        lines = [f"{where}: https://{c.old_host or '?'} behind forward-auth"]
+        behind = ", ".join(c.gates) if c.gates else "forward-auth"
+        lines = [f"{where}: https://{c.old_host or '?'} behind {behind}"]
+        if c.assumed_internal:
+            lines.append(
+                "TODO check: the repo has no forward-auth or IP allow-list middleware; "
+                "remove this slice if the app is public"
+            )
         lines += [
             f"TODO check: middleware {m} is not in the repo, assumed forward-auth"
             for m in c.unverified
