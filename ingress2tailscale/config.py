@@ -127,7 +127,7 @@ class TailscaleConfig(_Strict):
 
 
 class FromRef(_Strict):
-    kind: Literal["Service", "Ingress"]
+    kind: Literal["Service", "Ingress", "IngressRoute"]
     namespace: str
     name: str
 

@@ -118,8 +118,10 @@ def add_resource(kustomization_text: str, doc: Document, entry: str) -> str:
         resources = data.get("resources")
         if resources is None:
             data["resources"] = resources = CommentedSeq()
-        if entry not in resources:
-            resources.append(entry)
+        listed = [str(r).removeprefix("./") for r in resources]
+        if entry.removeprefix("./") not in listed:
+            dotted = bool(listed) and all(str(r).startswith("./") for r in resources)
+            resources.append(f"./{entry}" if dotted else entry)  # in the file's own style
 
     return edit_document(kustomization_text, doc, edit)
 

@@ -43,13 +43,14 @@ def guards_of(
     found = []
     for reference, ns in references:
         doc = find_middleware(inventory, namespace, reference, ns)
+        written = f"{ns}/{reference}" if ns else reference
         if doc is None:
-            found.append(Guard(reference, False))
+            found.append(Guard(written, False))
             continue
         gates: list[tuple[str, Gate]] = []
         others: list[tuple[str, str]] = []
         _walk(inventory, doc, frozenset(), gates, others)
-        found.append(Guard(reference, True, tuple(gates), tuple(others)))
+        found.append(Guard(written, True, tuple(gates), tuple(others)))
     return found
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
@@ -20,10 +20,12 @@ from ingress2tailscale.kinds import (
     HOMEPAGE_HOSTS_ENV,
     HOMEPAGE_SERVICES_KEY,
     INGRESS_CLASS_ANNOTATION,
+    INGRESS_ROUTE_KIND,
     METALLB_PREFIXES,
     MIDDLEWARE_ANNOTATION,
     MIDDLEWARE_KIND,
     TAILSCALE_CLASS,
+    TRAEFIK_API_GROUPS,
     TRAEFIK_CLASS,
     is_dns_label,
 )
@@ -31,11 +33,13 @@ from ingress2tailscale.model import Document, Notice, ResourceRef
 from ingress2tailscale.plan.access import Guard, guards_of, is_internal
 from ingress2tailscale.plan.exposure import first_host, stem
 from ingress2tailscale.plan.helm_values import left_out_reason, values_exposures
+from ingress2tailscale.plan.ingressroute import read_ingressroute
 from ingress2tailscale.repo.inventory import Inventory, iter_backends
 
 CONTROLLER_MARKERS = ("traefik", "ingress-nginx", "haproxy", "contour", "envoy")
 ENTRYPOINT_PORTS = frozenset({80, 443})
 HTTPS_PORT = 443
+DNS_PORT = 53
 LINKS_SLICE = "links"
 EXPOSURE_KINDS = ("Ingress", "IngressRoute", "Service", HELM_RELEASE_KIND)
 NOT_APPLIED = "not applied: no Flux Kustomization reaches its file"
@@ -56,6 +60,7 @@ class Candidate:
     gates: tuple[str, ...] = ()  # what phase 2 replaces: "the lan-only IP allow-list"
     allow_list_only: bool = False  # its gates are IP allow-lists, no login
     assumed_internal: bool = False  # a repo without gates: internal, to be checked
+    remarks: tuple[str, ...] = ()  # TODO lines for the reviewer
 
 
 @dataclass(frozen=True)
@@ -119,11 +124,17 @@ def propose_config(inventory: Inventory, tag: str = "tag:k8s") -> Proposal:
     """Classify every Traefik Ingress and LoadBalancer Service of the repo into slices or not."""
     notes = inventory.reading_notices()
     gated = is_gated_repo(inventory)
-    ingresses = [
+    ingresses: list[Candidate | LeftOut] = [
         classify_ingress(inventory, d, gated)
         for d in _readable(inventory.of_kind("Ingress", applied_only=True), notes)
     ]
+    ingresses += [
+        classify_ingressroute(inventory, d, gated)
+        for d in _readable(inventory.of_kind(INGRESS_ROUTE_KIND, applied_only=True), notes)
+        if d.api_version.startswith(TRAEFIK_API_GROUPS)
+    ]
     https = [c for c in ingresses if isinstance(c, Candidate)]
+    https.sort(key=lambda c: (c.source.path, c.source.index))
     demoted = _demoted_backends(https)
     services = [
         classify_service(d, demoted)
@@ -256,6 +267,40 @@ def https_candidate(
     )
 
 
+def classify_ingressroute(
+    inventory: Inventory, doc: Document, gated_repo: bool = True
+) -> Candidate | LeftOut:
+    """An IngressRoute is classified like an Ingress: internal when a forward-auth or an IP
+    allow-list stands in front of it; one whose only backend is Traefik's own is left out."""
+    view = read_ingressroute(doc.body)
+    if not view.backends:
+        others = ", ".join(view.others) or "none"
+        return LeftOut(
+            doc,
+            f"its backend is {others}, not a Kubernetes Service: nothing to put on the "
+            "tailnet (it goes with Traefik)",
+        )
+    if not view.hosts:
+        return LeftOut(doc, "no Host() in its routes: it answers every host")
+    if not view.middlewares and gated_repo:
+        return LeftOut(doc, "public: no forward-auth middleware")
+    guards = guards_of(inventory, doc.namespace, view.middlewares)
+    if view.middlewares and not is_internal(guards):
+        return LeftOut(
+            doc,
+            f"public: its middlewares ({', '.join(view.references)}) are not forward-auth "
+            "nor an IP allow-list",
+        )
+    candidate = https_candidate(doc, view.hosts[0], guards, assumed=not view.middlewares)
+    if len(view.hosts) > 1:
+        remark = (
+            f"TODO check: it routes {', '.join(view.hosts)}; the tailnet name serves one host "
+            "(one slice per host, or accept losing the others)"
+        )
+        candidate = replace(candidate, remarks=(remark,))
+    return candidate
+
+
 def _ingress_class(body: Mapping[str, Any]) -> str:
     spec_class = (body.get("spec") or {}).get("ingressClassName")
     annotations = (body.get("metadata") or {}).get("annotations") or {}
@@ -272,7 +317,10 @@ def is_gated_repo(inventory: Inventory) -> bool:
     """Whether the repo uses Traefik middlewares at all (then no middleware means public)."""
     if inventory.of_kind(MIDDLEWARE_KIND, applied_only=True):
         return True
-    return any(middleware_names(body_of(d)) for d in inventory.of_kind("Ingress"))
+    if any(middleware_names(body_of(d)) for d in inventory.of_kind("Ingress")):
+        return True
+    routes = inventory.of_kind(INGRESS_ROUTE_KIND)
+    return any(read_ingressroute(body_of(d)).middlewares for d in routes)
 
 
 def tailnet_classes(inventory: Inventory) -> set[str]:
@@ -299,9 +347,12 @@ def _demoted_backends(https: Sequence[Candidate]) -> dict[ResourceRef, ResourceR
     """Service -> the proposed Ingress whose phase 2 turns it into ClusterIP (its first backend)."""
     demoted: dict[ResourceRef, ResourceRef] = {}
     for c in https:
-        backends = list(iter_backends(c.source.body))
+        if c.source.kind == INGRESS_ROUTE_KIND:
+            backends = [svc for svc, _ in read_ingressroute(c.source.body).backends]
+        else:
+            backends = [svc for svc, _, _ in iter_backends(c.source.body)]
         if backends:
-            demoted[ResourceRef("Service", c.source.namespace, backends[0][0])] = c.source.ref
+            demoted[ResourceRef("Service", c.source.namespace, backends[0])] = c.source.ref
     return demoted
 
 
@@ -330,6 +381,10 @@ def classify_service(
             doc, f"backend of the proposed {demoted[doc.ref]}: its phase 2 makes it ClusterIP"
         )
     ports = tuple(_port_numbers(spec))
+    if ports and set(ports) <= {DNS_PORT}:
+        return LeftOut(
+            doc, "a LAN DNS server (port 53): the LAN devices that use it cannot reach a tailnet"
+        )
     if set(ports) <= ENTRYPOINT_PORTS and _selects_controller(spec):
         return LeftOut(doc, "public entrypoint of an ingress controller: ports 80/443 only")
     return Candidate("tcp", doc, _service_label(doc.name), True, ports)

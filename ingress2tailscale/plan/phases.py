@@ -12,13 +12,15 @@ from ingress2tailscale.edit import manifests
 from ingress2tailscale.kinds import (
     FORWARD_ANNOTATION,
     HOSTNAME_ANNOTATION,
-    MIDDLEWARE_ANNOTATION,
+    ROUTE_KINDS,
     TAGS_ANNOTATION,
     TAILSCALE_CLASS,
 )
 from ingress2tailscale.model import Document, Notice, ResourceRef
 from ingress2tailscale.plan.exposure import Exposure
 from ingress2tailscale.plan.workspace import Workspace
+
+SECRET_SOURCE_KINDS = ("ExternalSecret", "Certificate")  # what makes an Ingress's TLS Secret
 
 
 def plan_phase1(ws: Workspace, exp: Exposure) -> list[Notice]:
@@ -130,7 +132,7 @@ def auth_notice(exp: Exposure, blocking: bool = True) -> Notice:
     return Notice(
         "error" if blocking and not accepted else "warning",
         str(exp.source.ref),
-        f"phase 2 removes {replaced} ({MIDDLEWARE_ANNOTATION}: {names}): who may reach "
+        f"phase 2 removes {replaced} ({exp.middleware_field}: {names}): who may reach "
         f"{exp.fqdn} is then decided by the tailnet policy for {', '.join(exp.spec.tags)}"
         f"{headers}, not by {'it' if len(exp.gates) < 2 else 'them'}. "
         + (
@@ -170,7 +172,7 @@ def plan_phase2(ws: Workspace, exp: Exposure) -> list[Notice]:
                 f"not in the repo: run phase 1 of slice {exp.slice} first",
             )
         ]
-    if exp.spec.source.kind == "Ingress":
+    if exp.spec.source.kind in ROUTE_KINDS:
         _retire(ws, exp, exp.source)
         notices += _retire_tls(ws, exp)
         notices += _demote_backend(ws, exp)
@@ -228,7 +230,8 @@ def _retire_tls(ws: Workspace, exp: Exposure) -> list[Notice]:
     users = [d for d in ws.inventory.ingresses_using_secret(ns, secret) if d.ref != exp.source.ref]
     sources = [
         d
-        for d in ws.inventory.of_kind("ExternalSecret", ns, applied_only=True)
+        for kind in SECRET_SOURCE_KINDS
+        for d in ws.inventory.of_kind(kind, ns, applied_only=True)
         if _target(d) == secret
     ]
     users += _other_mentions(ws, exp, secret, users + sources)
@@ -260,8 +263,11 @@ def _other_mentions(
 
 
 def _target(doc: Document) -> str:
-    target = (doc.body.get("spec") or {}).get("target") or {}
-    return str(target.get("name") or doc.name)
+    """The Secret an ExternalSecret (spec.target.name) or a Certificate (spec.secretName) makes."""
+    spec = doc.body.get("spec") or {}
+    if doc.kind == "Certificate":
+        return str(spec.get("secretName") or "")
+    return str((spec.get("target") or {}).get("name") or doc.name)
 
 
 def _demote_backend(ws: Workspace, exp: Exposure) -> list[Notice]:

@@ -22,6 +22,7 @@ from ingress2tailscale.plan.exposure import (
     Exposure,
     derive_exposure,
     new_object_ref,
+    remark_notices,
     unapplied_notice,
 )
 from ingress2tailscale.plan.phases import plan_phase1, plan_phase2
@@ -172,7 +173,8 @@ def _plan_repo_steps(
     if done is not None:
         return inventory, done, []
     exp = derive_exposure(config, inventory, name)
-    notices += unapplied_notice(inventory, exp) + _duplicate_hostnames(config, inventory, exp)
+    notices += unapplied_notice(inventory, exp) + remark_notices(exp)
+    notices += _duplicate_hostnames(config, inventory, exp)
     notices += _unowned_tags(config, exp) + _missing_backends(inventory, exp)
     if phase in ("1", "all"):
         step, found = _file_step("phase-1", inventory, exp, plan_phase1)

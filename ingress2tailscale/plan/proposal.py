@@ -46,7 +46,10 @@ def render_proposal(proposal: Proposal, repo: str, tailnet: str | None) -> str:
     _append_end_comment(
         root,
         [f"Not proposed: {x.document.ref} ({x.reason})" for x in proposal.left_out]
-        + [f"Not read: {n.subject}: {n.message}" for n in proposal.notes],
+        + [
+            f"{'Note' if n.level == 'info' else 'Not read'}: {n.subject}: {n.message}"
+            for n in proposal.notes
+        ],
     )
     out = io.StringIO()
     writer = YAML()
@@ -192,6 +195,7 @@ def _origin(sl: ProposedSlice, applied_by: tuple[str, ...] = ()) -> str:
     else:
         behind = ", ".join(c.gates) if c.gates else "forward-auth"
         lines = [f"{where}: https://{c.old_host or '?'} behind {behind}"]
+        lines += list(c.remarks)
         if c.assumed_internal:
             lines.append(
                 "TODO check: the repo has no forward-auth or IP allow-list middleware; "

@@ -117,8 +117,8 @@ def test_discover_works_and_lists_what_it_could_not_read(repo: Path) -> None:
     proposal = propose_config(read_inventory(repo))
     assert len(proposal.slices) == len(propose_config(read_inventory(FIXTURE_REPO)).slices)
     text = render_proposal(proposal, str(repo), "t.ts.net")
-    assert "# Not read: charts/mychart/Chart.yaml: a Helm chart" in text
-    assert "# Not read: apps/monitoring/radarr.yaml: line 1: an anchor" in text
+    assert "# Note: charts/mychart/Chart.yaml: a Helm chart" in text
+    assert "# Note: apps/monitoring/radarr.yaml: line 1: an anchor" in text
 
 
 def test_the_plan_works_and_says_each_notice_once(repo: Path, tmp_path: Path) -> None:
