@@ -30,6 +30,15 @@ ROUTE_MIDDLEWARES = "routes[].middlewares"  # where an IngressRoute names its mi
 FORWARD_AUTH_KEY = "forwardAuth"  # a Middleware's spec key: the route is behind a login
 ALLOW_LIST_KEYS = ("ipAllowList", "ipWhiteList")  # the same, Traefik v3 and v2 spelling
 METALLB_PREFIXES = ("metallb.io/", "metallb.universe.tf/")
+CILIUM_LB_PREFIXES = ("lbipam.cilium.io/", "io.cilium/lb-ipam")  # Cilium LB-IPAM
+LAN_LB_PREFIXES = METALLB_PREFIXES + CILIUM_LB_PREFIXES  # a LAN load balancer's annotations
+CILIUM_POOL_KIND = "CiliumLoadBalancerIPPool"  # with one, Cilium serves plain LoadBalancers
+# Services that share one LAN address (the address is freed with the last of them)
+SHARED_IP_ANNOTATIONS = (
+    "metallb.io/allow-shared-ip",
+    "metallb.universe.tf/allow-shared-ip",
+    "lbipam.cilium.io/sharing-key",
+)
 
 # the Tailscale Kubernetes Operator: the new exposure
 TAILSCALE_CLASS = "tailscale"

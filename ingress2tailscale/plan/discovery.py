@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from ingress2tailscale.errors import InventoryError
 from ingress2tailscale.kinds import (
+    CILIUM_POOL_KIND,
     EXPOSE_ANNOTATION,
     FLUX_KUSTOMIZE_API,
     HELM_RELEASE_KIND,
@@ -21,7 +22,7 @@ from ingress2tailscale.kinds import (
     HOMEPAGE_SERVICES_KEY,
     INGRESS_CLASS_ANNOTATION,
     INGRESS_ROUTE_KIND,
-    METALLB_PREFIXES,
+    LAN_LB_PREFIXES,
     MIDDLEWARE_ANNOTATION,
     MIDDLEWARE_KIND,
     TAILSCALE_CLASS,
@@ -136,8 +137,9 @@ def propose_config(inventory: Inventory, tag: str = "tag:k8s") -> Proposal:
     https = [c for c in ingresses if isinstance(c, Candidate)]
     https.sort(key=lambda c: (c.source.path, c.source.index))
     demoted = _demoted_backends(https)
+    pools = bool(inventory.of_kind(CILIUM_POOL_KIND, applied_only=True))
     services = [
-        classify_service(d, demoted)
+        classify_service(d, demoted, pools)
         for d in _readable(inventory.of_kind("Service", applied_only=True), notes)
     ]
     tcp = [c for c in services if isinstance(c, Candidate)]
@@ -360,7 +362,7 @@ def _demoted_backends(https: Sequence[Candidate]) -> dict[ResourceRef, ResourceR
 
 
 def classify_service(
-    doc: Document, demoted: Mapping[ResourceRef, ResourceRef]
+    doc: Document, demoted: Mapping[ResourceRef, ResourceRef], cilium_pools: bool = False
 ) -> Candidate | LeftOut | None:
     """A MetalLB LoadBalancer is a tcp candidate, unless it is an ingress controller's entrypoint
     or the backend of a proposed Ingress; a Service that is no LoadBalancer is not mentioned."""
@@ -372,9 +374,11 @@ def classify_service(
         return None
     if spec.get("loadBalancerClass"):
         return LeftOut(doc, f"loadBalancerClass {spec['loadBalancerClass']}, not MetalLB")
-    if not _is_metallb(doc.body):
+    if not _is_lan_lb(doc.body, cilium_pools):
         return LeftOut(
-            doc, "no MetalLB annotation nor loadBalancerIP: its load balancer is unknown"
+            doc,
+            "no MetalLB or Cilium LB-IPAM annotation nor loadBalancerIP: its load balancer "
+            "is unknown",
         )
     if doc.ref in demoted:
         return LeftOut(
@@ -390,10 +394,12 @@ def classify_service(
     return Candidate("tcp", doc, _service_label(doc.name), True, ports)
 
 
-def _is_metallb(body: Mapping[str, Any]) -> bool:
+def _is_lan_lb(body: Mapping[str, Any], cilium_pools: bool) -> bool:
+    """A LAN load balancer: MetalLB or Cilium LB-IPAM annotations, a loadBalancerIP, or any
+    LoadBalancer when the repo has Cilium LB-IPAM pools."""
     annotations = (body.get("metadata") or {}).get("annotations") or {}
-    marked = any(str(key).startswith(METALLB_PREFIXES) for key in annotations)
-    return marked or bool((body.get("spec") or {}).get("loadBalancerIP"))
+    marked = any(str(key).startswith(LAN_LB_PREFIXES) for key in annotations)
+    return marked or cilium_pools or bool((body.get("spec") or {}).get("loadBalancerIP"))
 
 
 def _port_numbers(spec: Mapping[str, Any]) -> Iterable[int | str]:

@@ -13,6 +13,7 @@ from ingress2tailscale.kinds import (
     FORWARD_ANNOTATION,
     HOSTNAME_ANNOTATION,
     ROUTE_KINDS,
+    SHARED_IP_ANNOTATIONS,
     TAGS_ANNOTATION,
     TAILSCALE_CLASS,
 )
@@ -180,9 +181,44 @@ def plan_phase2(ws: Workspace, exp: Exposure) -> list[Notice]:
             notices.append(auth_notice(exp))
     elif exp.spec.cleanup == "comment-out":
         _comment_out(ws, exp, exp.source)
+        notices += shared_ip_notice(ws, exp.source)
     else:
         _edit(ws, exp.source, manifests.strip_load_balancer)
+        notices += shared_ip_notice(ws, exp.source)
     return notices
+
+
+def shared_ip_notice(ws: Workspace, service: Document) -> list[Notice]:
+    """A LAN address shared with other Services (`allow-shared-ip`) stays allocated until the
+    last of them is migrated."""
+    key = _sharing_key(service.body)
+    if key is None:
+        return []
+    others = [
+        d
+        for d in ws.inventory.of_kind("Service", service.namespace, applied_only=True)
+        if d.ref != service.ref and _sharing_key(d.body) == key
+    ]
+    if not others:
+        return []
+    names = ", ".join(str(d.ref) for d in others)
+    return [
+        Notice(
+            "info",
+            str(service.ref),
+            f"shares its LAN address with {names} (sharing key {key!r}): the address stays "
+            "allocated, and keeps answering for them, until the last Service sharing it is "
+            "migrated",
+        )
+    ]
+
+
+def _sharing_key(body: Any) -> str | None:
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    for name in SHARED_IP_ANNOTATIONS:
+        if annotations.get(name):
+            return str(annotations[name])
+    return None
 
 
 def _is_tailscale(body: Any) -> bool:
@@ -284,4 +320,5 @@ def _demote_backend(ws: Workspace, exp: Exposure) -> list[Notice]:
         spec = doc.body.get("spec") or {}
         if spec.get("type") == "LoadBalancer" or manifests.metallb_annotations(doc.body):
             _edit(ws, doc, manifests.strip_load_balancer)
+            notices += shared_ip_notice(ws, doc)
     return notices
