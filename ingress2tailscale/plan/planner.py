@@ -25,6 +25,7 @@ from ingress2tailscale.plan.exposure import (
     remark_notices,
     unapplied_notice,
 )
+from ingress2tailscale.plan.mentions import old_host_mentions
 from ingress2tailscale.plan.phases import plan_phase1, plan_phase2
 from ingress2tailscale.plan.workspace import Workspace
 from ingress2tailscale.repo.inventory import Inventory, RepoTree, build_inventory
@@ -176,6 +177,7 @@ def _plan_repo_steps(
     notices += unapplied_notice(inventory, exp) + remark_notices(exp)
     notices += _duplicate_hostnames(config, inventory, exp)
     notices += _unowned_tags(config, exp) + _missing_backends(inventory, exp)
+    notices += old_host_mentions(inventory, exp, _links_edit(config))
     if phase in ("1", "all"):
         step, found = _file_step("phase-1", inventory, exp, plan_phase1)
         steps.append(step)
@@ -190,6 +192,19 @@ def _plan_repo_steps(
         notices += found
         inventory = inventory.with_changes(_overrides_of(step))
     return inventory, steps, notices
+
+
+def _links_edit(config: MigrationConfig) -> list[ResourceRef]:
+    """What the links slices edit: their homepage's ConfigMap and Deployment."""
+    found = []
+    for sl in config.slices.values():
+        home = sl.consumers.homepage if isinstance(sl, LinksSlice) else None
+        if home is not None:
+            found += [
+                ResourceRef("ConfigMap", home.namespace, home.configmap),
+                ResourceRef("Deployment", home.namespace, home.deployment),
+            ]
+    return found
 
 
 def _already_migrated(

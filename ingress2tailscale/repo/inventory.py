@@ -163,6 +163,14 @@ class Inventory:
     def find(self, kind: str, namespace: str, name: str) -> Document | None:
         return self.get(ResourceRef(kind, namespace, name))
 
+    def mentioning(self, needle: str) -> list[Document]:
+        """The documents whose text holds `needle`, in file order."""
+        text_of, found = self._view.text_of, []
+        for path in dict.fromkeys(row[0] for row in self._view.rows):
+            if needle in text_of(path):
+                found += [d for d in self.in_file(path) if needle in d.text]
+        return found
+
     def in_file(self, path: str) -> list[Document]:
         return [self._view.document(row) for row in self._view.in_file(path)]
 
