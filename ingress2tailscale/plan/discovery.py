@@ -166,13 +166,22 @@ def propose_config(inventory: Inventory, tag: str = "tag:k8s") -> Proposal:
 
 
 def _unapplied_exposures(inventory: Inventory) -> list[LeftOut]:
-    """Exposures in files no Flux Kustomization applies (an archive, a disabled app)."""
+    """Exposures in files no Flux Kustomization applies (an archive, a disabled app): routes,
+    LoadBalancer Services, and releases whose values expose something."""
     found = []
     for kind in EXPOSURE_KINDS:
         for doc in inventory.of_kind(kind):
-            if not inventory.is_applied(doc.path):
+            if not inventory.is_applied(doc.path) and _exposes(inventory, doc):
                 found.append(LeftOut(doc, NOT_APPLIED))
     return found
+
+
+def _exposes(inventory: Inventory, doc: Document) -> bool:
+    if doc.kind == "Service":
+        return (body_of(doc).get("spec") or {}).get("type") == "LoadBalancer"
+    if doc.kind == HELM_RELEASE_KIND:
+        return bool(values_exposures(inventory, doc))
+    return True
 
 
 def _readable(docs: Iterable[Document], notes: list[Notice]) -> list[Document]:

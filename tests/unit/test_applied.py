@@ -139,5 +139,7 @@ def test_discover_leaves_out_unapplied_copies_and_names_the_appliers() -> None:
     assert reasons["kubernetes/apps/media/old-sonarr-disabled/app/ingress.yaml"].startswith(
         "not applied"
     )
+    assert reasons["kubernetes/archive/sonarr/helmrelease.yaml"].startswith("not applied")
+    assert "kubernetes/archive/legacy-wiki/service.yaml" not in reasons  # ClusterIP: no exposure
     text = render_proposal(propose_config(read_inventory(FIXTURE_REPO)), "r", "t.ts.net")
     assert "# applied by Flux Kustomization flux-system/apps" in text
