@@ -17,7 +17,7 @@ from ingress2tailscale.plan.discovery import propose_config
 from ingress2tailscale.plan.planner import plan_slices
 from ingress2tailscale.plan.proposal import render_proposal
 from ingress2tailscale.repo.inventory import RepoTree, read_inventory
-from tests.conftest import FIXTURE_REPO, write_config
+from tests.conftest import FIXTURE_REPO, HOMELAB_REPO, write_config
 
 CHART_TEMPLATE = """\
 {{- if .Values.enabled }}
@@ -157,3 +157,32 @@ def test_a_body_that_cannot_be_parsed_is_an_error_naming_file_and_line(tmp_path:
     assert doc is not None
     with pytest.raises(InventoryError, match=r"svc\.yaml: line 8, column 1: not valid YAML"):
         doc.body  # noqa: B018
+
+
+def test_the_homelab_fixture_plans_with_its_three_unreadable_files_said_once(
+    tmp_path: Path,
+) -> None:
+    """tests/fixtures/homelab-k8s holds a Helm chart, a HelmRelease with an anchor defined
+    twice, and an AlertmanagerConfig with `matchType: =` (its FIXTURE.md says so)."""
+    config_path = tmp_path / "migration.yaml"
+    config_path.write_text(
+        f"tailnet: t.ts.net\ngitops: {{path: {HOMELAB_REPO}}}\nslices:\n"
+        "  paperless: {expose: https, accept_auth_change: true,\n"
+        "              from: {kind: IngressRoute, namespace: default, name: paperless}}\n"
+        "  z2m: {expose: https, accept_auth_change: true,\n"
+        "        from: {kind: IngressRoute, namespace: home, name: zigbee2mqtt}}\n",
+        encoding="utf-8",
+    )
+    config = load_config(config_path)
+    plans = plan_slices(config, RepoTree(HOMELAB_REPO), config.slice_names())
+    assert not any(p.has_errors for p in plans)
+    reading = {
+        "kubernetes/charts/mychart/Chart.yaml",
+        "kubernetes/apps/media/radarr/app/helmrelease.yaml",
+        "kubernetes/apps/observability/alertmanager/app/alertmanagerconfig.yaml",
+    }
+    said = [n.subject for p in plans for n in p.notices if n.subject in reading]
+    assert sorted(said) == sorted(reading)  # one each, all with the first slice
+    assert {n.subject for n in plans[0].notices} >= reading
+    proposal = propose_config(read_inventory(HOMELAB_REPO))
+    assert sorted(n.subject for n in proposal.notes) == sorted(reading)
