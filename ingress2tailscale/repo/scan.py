@@ -3,7 +3,9 @@ only where the regexes cannot be sure); and the YAML files of a folder tree, wit
 
 A document that cannot be parsed, and a Helm chart's folder (its templates are not manifests),
 never stop the scan: each becomes one *problem row* (kind `PROBLEM`, the notice's level in the
-apiVersion field, its message in the name field) that the inventory reports as a notice."""
+apiVersion field, its message in the name field) that the inventory reports as a notice. A
+kustomization file also gets an *entries row* (kind `ENTRIES`, its resources and components one a
+line in the name field), so what Flux applies is known without parsing it again."""
 
 from __future__ import annotations
 
@@ -173,10 +175,6 @@ def _problem(chunk: str, error: str) -> tuple[str, str, str, str]:
     if _TOP_KIND.search(chunk):
         return PROBLEM, "warning", f"{error}; this document is left out of the scan", ""
     return PROBLEM, "info", f"not a Kubernetes manifest ({error}): not read", ""
-
-
-def is_problem(ident: Ident) -> bool:
-    return ident[5] == PROBLEM
 
 
 def kustomization_entries(text: str) -> list[str]:
