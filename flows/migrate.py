@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from flows.cli import run_cli
-from ingress2tailscale.config import MigrationConfig, load_config
+from ingress2tailscale.config import NO_SLICES, MigrationConfig, load_config
 from ingress2tailscale.errors import ConfigError
 from ingress2tailscale.model import PHASES
 from ingress2tailscale.plan.planner import check_slice_name
@@ -51,6 +51,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def slice_names(config: MigrationConfig, chosen: str) -> list[str]:
     if chosen == "all":
+        if not config.slices:
+            raise ConfigError(f"{config.source_path}: slices: {NO_SLICES}")
         return config.slice_names()
     check_slice_name(config, chosen)
     return [chosen]
@@ -79,7 +81,7 @@ def _dry_run(config: MigrationConfig, names: list[str], args: argparse.Namespace
     if args.output == "json":
         sys.stdout.write(plans_to_json(plans, single=args.slice != "all"))
     else:
-        sys.stdout.write("\n".join(render_text(p) for p in plans))
+        sys.stdout.write("\n".join(render_text(p, errors=False) for p in plans))
     refuse_errors(*plans)  # printed above; also said on stderr, with exit code 2
     return 0
 

@@ -25,6 +25,10 @@ from ingress2tailscale.kinds import HOMEPAGE_HOSTS_ENV, HOMEPAGE_SERVICES_KEY, i
 
 TAG = re.compile(r"^tag:[A-Za-z0-9][-A-Za-z0-9_]*$")
 LINKS_KEY = "consumers"
+NO_SLICES = (
+    "no slice is defined: add one per service to move, in migration order "
+    "(`python -m flows.discover --repo PATH` proposes them)"
+)
 SHELL_OPERATORS = {"|", "||", "&&", "&", ";", ">", ">>", "<", "2>", "2>&1"}
 # how long the cluster may take, in seconds (`kubernetes.timeouts`)
 RECONCILE_TIMEOUT_S = 300.0  # Flux: fetch the commit, build, apply, health checks
@@ -136,7 +140,7 @@ class TailscaleConfig(_Strict):
 
 
 class FromRef(_Strict):
-    kind: Literal["Service", "Ingress"]
+    kind: Literal["Service", "Ingress", "IngressRoute"]
     namespace: str
     name: str
 
@@ -251,6 +255,13 @@ class MigrationConfig(_Strict):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     slices: dict[str, Slice]
     source_path: Path = Field(default=Path("migration.yaml"), exclude=True)
+
+    @field_validator("slices", mode="before")
+    @classmethod
+    def _some_slices(cls, value: Any) -> Any:
+        if value is None:  # `slices:` left empty reads as null
+            raise ValueError(NO_SLICES)
+        return value
 
     @property
     def repo_path(self) -> Path:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 # files
 YAML_SUFFIXES = (".yaml", ".yml")
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+HELM_CHART_FILE = "Chart.yaml"  # marks a Helm chart's folder: templates, not manifests
 
 # API groups (as prefixes of an apiVersion)
 KUSTOMIZE_API_GROUP = "kustomize.config.k8s.io"
@@ -94,12 +95,28 @@ DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 TRAEFIK_CLASS = "traefik"
 INGRESS_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 MIDDLEWARE_ANNOTATION = "traefik.ingress.kubernetes.io/router.middlewares"
+MIDDLEWARE_KIND = "Middleware"
+INGRESS_ROUTE_KIND = "IngressRoute"
+ROUTE_KINDS = ("Ingress", INGRESS_ROUTE_KIND)  # the old HTTP exposures a slice moves
+ROUTE_MIDDLEWARES = "routes[].middlewares"  # where an IngressRoute names its middlewares
+FORWARD_AUTH_KEY = "forwardAuth"  # a Middleware's spec key: the route is behind a login
+ALLOW_LIST_KEYS = ("ipAllowList", "ipWhiteList")  # the same, Traefik v3 and v2 spelling
 METALLB_PREFIXES = ("metallb.io/", "metallb.universe.tf/")
+CILIUM_LB_PREFIXES = ("lbipam.cilium.io/", "io.cilium/lb-ipam")  # Cilium LB-IPAM
+LAN_LB_PREFIXES = METALLB_PREFIXES + CILIUM_LB_PREFIXES  # a LAN load balancer's annotations
+CILIUM_POOL_KIND = "CiliumLoadBalancerIPPool"  # with one, Cilium serves plain LoadBalancers
+# Services that share one LAN address (the address is freed with the last of them)
+SHARED_IP_ANNOTATIONS = (
+    "metallb.io/allow-shared-ip",
+    "metallb.universe.tf/allow-shared-ip",
+    "lbipam.cilium.io/sharing-key",
+)
 
 # the Tailscale Kubernetes Operator: the new exposure
 TAILSCALE_CLASS = "tailscale"
 HOSTNAME_ANNOTATION = "tailscale.com/hostname"
 TAGS_ANNOTATION = "tailscale.com/tags"
+EXPOSE_ANNOTATION = "tailscale.com/expose"  # a Service the operator already exposes
 FORWARD_ANNOTATION = "tailscale.com/experimental-forward-cluster-traffic-via-ingress"
 PROXY_READY_CONDITION = "TailscaleProxyReady"
 # labels on the proxy objects the operator makes for a parent Ingress or Service (contract B.4)
@@ -110,6 +127,10 @@ PARENT_TYPES = {"Ingress": "ingress", "Service": "svc"}
 # state keys the proxy writes into its Secret; the only ones the tool ever reads
 DEVICE_FQDN_KEY = "device_fqdn"
 HTTPS_ENDPOINT_KEY = "https_endpoint"
+
+# Flux's Helm controller: exposures inside a release's values are not migrated yet
+HELM_RELEASE_KIND = "HelmRelease"
+HELM_VALUES_KEY = "values.yaml"  # a valuesFrom source's default key
 
 # homepage, the dashboard whose links follow a slice
 HOMEPAGE_SERVICES_KEY = "services.yaml"

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 
 from ingress2tailscale.errors import InventoryError, describe_yaml_error
+from ingress2tailscale.manifest_yaml import load_manifest
 
 Level = Literal["error", "warning", "info"]
 Action = Literal["none", "change", "unknown"]
@@ -83,7 +84,7 @@ class Document:
     @cached_property
     def body(self) -> Mapping[str, Any]:
         try:
-            data = yaml.load(self.text, Loader=yaml.CSafeLoader)
+            data = load_manifest(self.text)
         except yaml.YAMLError as exc:
             raise InventoryError(f"{self.path}: {describe_yaml_error(exc, self.line - 1)}") from exc
         if not isinstance(data, Mapping):

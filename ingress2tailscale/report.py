@@ -17,14 +17,20 @@ def plans_to_json(plans: Sequence[Plan], single: bool) -> str:
     return json.dumps(data, indent=2, sort_keys=False) + "\n"
 
 
-def render_text(plan: Plan, show_diffs: bool = True) -> str:
+def render_text(plan: Plan, show_diffs: bool = True, errors: bool = True) -> str:
+    """The plan for a terminal; `errors=False` leaves the error notices to the caller, which
+    prints them once, on stderr, with its refusal."""
     mode = "dry run" if plan.dry_run else "apply"
     lines = [f"Slice {plan.slice} (phase {plan.phase}, {mode})"]
     for step in plan.steps:
         lines.extend(_step_lines(step, show_diffs))
-    if plan.notices:
+    shown = [n for n in plan.notices if errors or n.level != "error"]
+    if shown:
         lines.append("  Notices:")
-        lines.extend(f"    {n.level:<7} {n.subject}: {n.message}" for n in plan.notices)
+        lines.extend(f"    {n.level:<7} {n.subject}: {n.message}" for n in shown)
+    held = len(plan.notices) - len(shown)
+    if held:
+        lines.append(f"  {held} error(s): listed once, on stderr")
     lines.append(f"  {summary(plan)}")
     return "\n".join(lines) + "\n"
 

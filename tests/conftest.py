@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_REPO = ROOT / "tests" / "fixtures" / "tazlab-k8s"
 EXAMPLE_CONFIG = ROOT / "config" / "migration.yaml"
+HOMELAB_REPO = ROOT / "tests" / "fixtures" / "homelab-k8s"  # the common home-lab layout
 
 
 def pytest_configure(config: pytest.Config) -> None:

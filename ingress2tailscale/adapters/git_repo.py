@@ -56,6 +56,10 @@ class GitRepo:
     def close(self) -> None:
         self.repo.close()
 
+    def branches(self) -> list[str]:
+        """The repo's local branches."""
+        return sorted(head.name for head in self.repo.heads)
+
     def head(self) -> str:
         return self.repo.head.commit.hexsha
 

@@ -17,7 +17,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
 from ruamel.yaml.tokens import CommentToken
 
-from ingress2tailscale.kinds import METALLB_PREFIXES
+from ingress2tailscale.kinds import LAN_LB_PREFIXES
 from ingress2tailscale.model import Document
 from ingress2tailscale.repo.inventory import split_documents
 
@@ -118,8 +118,10 @@ def add_resource(kustomization_text: str, doc: Document, entry: str) -> str:
         resources = data.get("resources")
         if resources is None:
             data["resources"] = resources = CommentedSeq()
-        if entry not in resources:
-            resources.append(entry)
+        listed = [str(r).removeprefix("./") for r in resources]
+        if entry.removeprefix("./") not in listed:
+            dotted = bool(listed) and all(str(r).startswith("./") for r in resources)
+            resources.append(f"./{entry}" if dotted else entry)  # in the file's own style
 
     return edit_document(kustomization_text, doc, edit)
 
@@ -136,12 +138,13 @@ def remove_resource(kustomization_text: str, doc: Document, entry: str) -> str:
 
 
 def strip_load_balancer(data: CommentedMap) -> None:
-    """LoadBalancer -> ClusterIP: drop MetalLB annotations (both prefixes) and LB-only fields."""
+    """LoadBalancer -> ClusterIP: drop MetalLB (both prefixes) and Cilium LB-IPAM annotations,
+    and LB-only fields."""
     metadata = data.get("metadata")
     annotations = metadata.get("annotations") if isinstance(metadata, CommentedMap) else None
     if isinstance(annotations, CommentedMap):
         carried = ""
-        for key in [k for k in annotations if str(k).startswith(METALLB_PREFIXES)]:
+        for key in [k for k in annotations if str(k).startswith(LAN_LB_PREFIXES)]:
             carried += remove_key(annotations, key)
         if not annotations:
             carried = remove_key(metadata, "annotations", carried)
@@ -214,8 +217,9 @@ def _append_comment(container: Any, key: Any, lines: str) -> None:
 
 
 def metallb_annotations(body: Mapping[str, Any]) -> list[str]:
+    """The LAN load balancer's annotations (MetalLB, Cilium LB-IPAM)."""
     annotations = (body.get("metadata") or {}).get("annotations") or {}
-    return [k for k in annotations if str(k).startswith(METALLB_PREFIXES)]
+    return [k for k in annotations if str(k).startswith(LAN_LB_PREFIXES)]
 
 
 def render(objects: list[dict[str, Any]], header: Iterable[str], style_sample: str) -> str:

@@ -11,6 +11,7 @@ from ruamel.yaml.scalarstring import LiteralScalarString
 from ingress2tailscale.config import HomepageConsumer
 from ingress2tailscale.edit import manifests
 from ingress2tailscale.errors import PlanError
+from ingress2tailscale.kinds import HELM_RELEASE_KIND, HOMEPAGE_HOSTS_ENV
 from ingress2tailscale.model import Notice, ResourceRef
 from ingress2tailscale.plan.workspace import Workspace
 
@@ -27,7 +28,7 @@ def plan_homepage(
     notices = []
     for ref in (cm_ref, deploy_ref):
         if ws.inventory.get(ref) is None:
-            raise PlanError(f"consumers.homepage: {ref} is not in the GitOps repo; check the names")
+            raise PlanError(f"consumers.homepage: {ref} is not in the GitOps repo" + _why(ws, ref))
     cm = ws.inventory.get(cm_ref)
     assert cm is not None
     if consumer.key not in (cm.body.get("data") or {}):
@@ -40,6 +41,18 @@ def plan_homepage(
     elif own_hosts:
         _edit(ws, deploy_ref, deploy.path, lambda d: _allow(d, consumer.env, own_hosts))
     return notices
+
+
+def _why(ws: Workspace, ref: ResourceRef) -> str:
+    """A HelmRelease of the homepage's namespace that deploys it; else: check the names."""
+    for release in ws.inventory.of_kind(HELM_RELEASE_KIND, ref.namespace, applied_only=True):
+        if release.name == ref.name or HOMEPAGE_HOSTS_ENV in release.text:
+            return (
+                f": homepage is deployed by {release.ref} ({release.path}:{release.line}), whose "
+                "values ingress2tailscale does not edit yet. Change its services.yaml links and "
+                f"{HOMEPAGE_HOSTS_ENV} by hand, and remove the links slice (or its homepage)"
+            )
+    return "; check the names"
 
 
 def _edit(ws: Workspace, ref: ResourceRef, path: str, edit: manifests.Edit) -> None:

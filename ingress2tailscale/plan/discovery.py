@@ -5,46 +5,40 @@ Pure: it reads the inventory and decides; `flows.discover` writes the proposal a
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Any
 
+from ingress2tailscale.errors import InventoryError
 from ingress2tailscale.kinds import (
+    CILIUM_POOL_KIND,
     FLUX_KUSTOMIZE_API,
+    HELM_RELEASE_KIND,
     HOMEPAGE_HOSTS_ENV,
     HOMEPAGE_SERVICES_KEY,
-    INGRESS_CLASS_ANNOTATION,
-    METALLB_PREFIXES,
-    MIDDLEWARE_ANNOTATION,
+    INGRESS_ROUTE_KIND,
     TRAEFIK_API_GROUPS,
-    TRAEFIK_CLASS,
-    is_dns_label,
 )
-from ingress2tailscale.model import Document, ResourceRef
-from ingress2tailscale.plan.exposure import first_host, stem
-from ingress2tailscale.repo.inventory import Inventory, iter_backends
+from ingress2tailscale.model import Document, Notice
+from ingress2tailscale.plan.candidates import (
+    Candidate,
+    LeftOut,
+    body_of,
+    classify_ingress,
+    classify_ingressroute,
+    classify_service,
+    demoted_backends,
+    dns_label,
+    is_gated_repo,
+)
+from ingress2tailscale.plan.helm_values import left_out_reason, values_exposures
+from ingress2tailscale.repo.inventory import Inventory
 
-CONTROLLER_MARKERS = ("traefik", "ingress-nginx", "haproxy", "contour", "envoy")
-ENTRYPOINT_PORTS = frozenset({80, 443})
-HTTPS_PORT = 443
 LINKS_SLICE = "links"
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """An old exposure worth moving: its document, wanted slice name, tailnet ports and auth."""
-
-    expose: Literal["tcp", "https"]
-    source: Document
-    label: str  # wanted slice name and tailnet hostname
-    label_derived: bool  # False: the old host gave no DNS label, the label is a guess
-    ports: tuple[int | str, ...]
-    old_host: str | None = None
-    middlewares: tuple[str, ...] = ()
-    unverified: tuple[str, ...] = ()  # middlewares not in the repo: assumed forward-auth
+EXPOSURE_KINDS = ("Ingress", "IngressRoute", "Service", HELM_RELEASE_KIND)
+NOT_APPLIED = "not applied: no Flux Kustomization reaches its file"
 
 
 @dataclass(frozen=True)
@@ -58,14 +52,6 @@ class ProposedSlice:
         """tcp always names its host; https only when the default (old host label) is not it."""
         c = self.candidate
         return c.expose == "tcp" or not c.label_derived or self.name != c.label
-
-
-@dataclass(frozen=True)
-class LeftOut:
-    """An exposure that is not proposed, with the reason shown to the user."""
-
-    document: Document
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -91,6 +77,8 @@ class Proposal:
     homepage: HomepageRef | None
     left_out: tuple[LeftOut, ...]
     flux: FluxTarget | None
+    notes: tuple[Notice, ...] = ()  # what the scan could not read, or left out on purpose
+    applied_by: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # file -> Flux ks
 
     def tag_ports(self) -> dict[str, list[int | str]]:
         """Every tag used, with the tailnet ports its devices serve (for tagOwners and ACLs)."""
@@ -104,12 +92,25 @@ class Proposal:
 
 def propose_config(inventory: Inventory, tag: str = "tag:k8s") -> Proposal:
     """Classify every Traefik Ingress and LoadBalancer Service of the repo into slices or not."""
-    ingresses = [
-        classify_ingress(inventory, d) for d in _in_file_order(inventory.of_kind("Ingress"))
+    notes = inventory.reading_notices()
+    gated = is_gated_repo(inventory)
+    ingresses: list[Candidate | LeftOut] = [
+        classify_ingress(inventory, d, gated)
+        for d in _readable(inventory.of_kind("Ingress", applied_only=True), notes)
+    ]
+    ingresses += [
+        classify_ingressroute(inventory, d, gated)
+        for d in _readable(inventory.of_kind(INGRESS_ROUTE_KIND, applied_only=True), notes)
+        if d.api_version.startswith(TRAEFIK_API_GROUPS)
     ]
     https = [c for c in ingresses if isinstance(c, Candidate)]
-    demoted = _demoted_backends(https)
-    services = [classify_service(d, demoted) for d in _in_file_order(inventory.of_kind("Service"))]
+    https.sort(key=lambda c: (c.source.path, c.source.index))
+    demoted = demoted_backends(https)
+    pools = bool(inventory.of_kind(CILIUM_POOL_KIND, applied_only=True))
+    services = [
+        classify_service(d, demoted, pools)
+        for d in _readable(inventory.of_kind("Service", applied_only=True), notes)
+    ]
     tcp = [c for c in services if isinstance(c, Candidate)]
     named = assign_names([*tcp, *https], tag)
     homepage = find_homepage(inventory)
@@ -119,8 +120,50 @@ def propose_config(inventory: Inventory, tag: str = "tag:k8s") -> Proposal:
         paths += [cm.path] if cm else []
     flux = find_flux(inventory, paths)
     left = [x for x in ingresses + services if isinstance(x, LeftOut)]
+    left += [
+        LeftOut(release, left_out_reason(found))
+        for release in _readable(inventory.of_kind(HELM_RELEASE_KIND, applied_only=True), notes)
+        for found in values_exposures(inventory, release)
+    ]
+    left += _unapplied_exposures(inventory)
     left.sort(key=lambda x: (x.document.path, x.document.index))
-    return Proposal(tuple(named), homepage, tuple(left), flux)
+    applied_by = {
+        path: tuple(str(ref).removeprefix("Kustomization ") for ref in inventory.appliers(path))
+        for path in {s.candidate.source.path for s in named}
+    }
+    return Proposal(tuple(named), homepage, tuple(left), flux, tuple(notes), applied_by)
+
+
+def _unapplied_exposures(inventory: Inventory) -> list[LeftOut]:
+    """Exposures in files no Flux Kustomization applies (an archive, a disabled app): routes,
+    LoadBalancer Services, and releases whose values expose something."""
+    found = []
+    for kind in EXPOSURE_KINDS:
+        for doc in inventory.of_kind(kind):
+            if not inventory.is_applied(doc.path) and _exposes(inventory, doc):
+                found.append(LeftOut(doc, NOT_APPLIED))
+    return found
+
+
+def _exposes(inventory: Inventory, doc: Document) -> bool:
+    if doc.kind == "Service":
+        return (body_of(doc).get("spec") or {}).get("type") == "LoadBalancer"
+    if doc.kind == HELM_RELEASE_KIND:
+        return bool(values_exposures(inventory, doc))
+    return True
+
+
+def _readable(docs: Iterable[Document], notes: list[Notice]) -> list[Document]:
+    """The documents whose body parses, in file order; each other one becomes a note."""
+    found = []
+    for doc in _in_file_order(docs):
+        try:
+            doc.body  # noqa: B018  # parsed here so that one bad file is a note, not the end
+        except InventoryError as exc:
+            notes.append(Notice("warning", doc.path, f"{exc}; left out"))
+            continue
+        found.append(doc)
+    return found
 
 
 def assign_names(candidates: Sequence[Candidate], tag: str) -> list[ProposedSlice]:
@@ -146,155 +189,18 @@ def _unused(name: str, taken: set[str]) -> str:
     return found
 
 
-def dns_label(text: str) -> str:
-    """`text` folded into a DNS label (lowercase, digits, '-', at most 63)."""
-    label = re.sub(r"[^a-z0-9-]+", "-", text.lower())[:63].strip("-")
-    return label or "service"
-
-
-# --- Ingresses -------------------------------------------------------------------------------
-
-
-def classify_ingress(inventory: Inventory, doc: Document) -> Candidate | LeftOut:
-    """An internal Traefik Ingress (behind forward-auth) is a candidate; anything else is not."""
-    body = doc.body
-    ingress_class = _ingress_class(body)
-    if ingress_class != TRAEFIK_CLASS:
-        return LeftOut(doc, f"ingress class {ingress_class or '(unset)'}, not Traefik")
-    names = middleware_names(body)
-    if not names:
-        return LeftOut(doc, "public: no forward-auth middleware")
-    verdicts = {n: is_forward_auth(inventory, doc.namespace, n) for n in names}
-    auth = [n for n, verdict in verdicts.items() if verdict is not False]
-    if not auth:
-        return LeftOut(doc, f"public: its middlewares ({', '.join(names)}) are not forward-auth")
-    unverified = tuple(n for n in auth if verdicts[n] is None)
-    host = first_host(body)
-    label = (host or "").split(".")[0].lower()
-    derived = is_dns_label(label)
-    return Candidate(
-        expose="https",
-        source=doc,
-        label=label if derived else dns_label(doc.name),
-        label_derived=derived,
-        ports=(HTTPS_PORT,),
-        old_host=host,
-        middlewares=tuple(auth),
-        unverified=unverified,
-    )
-
-
-def _ingress_class(body: Mapping[str, Any]) -> str:
-    spec_class = (body.get("spec") or {}).get("ingressClassName")
-    annotations = (body.get("metadata") or {}).get("annotations") or {}
-    return str(spec_class or annotations.get(INGRESS_CLASS_ANNOTATION) or "")
-
-
-def middleware_names(body: Mapping[str, Any]) -> list[str]:
-    annotations = (body.get("metadata") or {}).get("annotations") or {}
-    raw = str(annotations.get(MIDDLEWARE_ANNOTATION) or "")
-    return [m.strip() for m in raw.split(",") if m.strip()]
-
-
-def is_forward_auth(inventory: Inventory, namespace: str, reference: str) -> bool | None:
-    """True/False when the repo holds the Middleware (a chain counts); None when it does not."""
-    doc = find_middleware(inventory, namespace, reference)
-    return None if doc is None else _forward_auth(inventory, doc, frozenset())
-
-
-def _forward_auth(inventory: Inventory, doc: Document, seen: frozenset[ResourceRef]) -> bool:
-    spec = doc.body.get("spec") or {}
-    if "forwardAuth" in spec:
-        return True
-    seen = seen | {doc.ref}
-    chain = [str(m.get("name", "")) for m in (spec.get("chain") or {}).get("middlewares") or []]
-    inner = [find_middleware(inventory, doc.namespace, m) for m in chain]
-    return any(_forward_auth(inventory, d, seen) for d in inner if d and d.ref not in seen)
-
-
-def find_middleware(inventory: Inventory, namespace: str, reference: str) -> Document | None:
-    """The Traefik Middleware `<namespace>-<name>@provider` (or a bare name in `namespace`)."""
-    wanted = reference.split("@")[0]
-    for doc in inventory.of_kind("Middleware"):
-        if not doc.api_version.startswith(TRAEFIK_API_GROUPS):
-            continue
-        if f"{doc.namespace}-{doc.name}" == wanted or (
-            doc.namespace == namespace and doc.name == wanted
-        ):
-            return doc
-    return None
-
-
-def _demoted_backends(https: Sequence[Candidate]) -> dict[ResourceRef, ResourceRef]:
-    """Service -> the proposed Ingress whose phase 2 turns it into ClusterIP (its first backend)."""
-    demoted: dict[ResourceRef, ResourceRef] = {}
-    for c in https:
-        backends = list(iter_backends(c.source.body))
-        if backends:
-            demoted[ResourceRef("Service", c.source.namespace, backends[0][0])] = c.source.ref
-    return demoted
-
-
-# --- LoadBalancer Services -------------------------------------------------------------------
-
-
-def classify_service(
-    doc: Document, demoted: Mapping[ResourceRef, ResourceRef]
-) -> Candidate | LeftOut | None:
-    """A MetalLB LoadBalancer is a tcp candidate, unless it is an ingress controller's entrypoint
-    or the backend of a proposed Ingress; a Service that is no LoadBalancer is not mentioned."""
-    spec = doc.body.get("spec") or {}
-    if spec.get("type") != "LoadBalancer":
-        return None
-    if spec.get("loadBalancerClass"):
-        return LeftOut(doc, f"loadBalancerClass {spec['loadBalancerClass']}, not MetalLB")
-    if not _is_metallb(doc.body):
-        return LeftOut(
-            doc, "no MetalLB annotation nor loadBalancerIP: its load balancer is unknown"
-        )
-    if doc.ref in demoted:
-        return LeftOut(
-            doc, f"backend of the proposed {demoted[doc.ref]}: its phase 2 makes it ClusterIP"
-        )
-    ports = tuple(_port_numbers(spec))
-    if set(ports) <= ENTRYPOINT_PORTS and _selects_controller(spec):
-        return LeftOut(doc, "public entrypoint of an ingress controller: ports 80/443 only")
-    return Candidate("tcp", doc, _service_label(doc.name), True, ports)
-
-
-def _is_metallb(body: Mapping[str, Any]) -> bool:
-    annotations = (body.get("metadata") or {}).get("annotations") or {}
-    marked = any(str(key).startswith(METALLB_PREFIXES) for key in annotations)
-    return marked or bool((body.get("spec") or {}).get("loadBalancerIP"))
-
-
-def _port_numbers(spec: Mapping[str, Any]) -> Iterable[int | str]:
-    for port in spec.get("ports") or []:
-        value = port.get("port")
-        if value is not None:
-            yield value if isinstance(value, int) else str(value)
-
-
-def _selects_controller(spec: Mapping[str, Any]) -> bool:
-    selector = spec.get("selector") or {}
-    words = [str(w).lower() for pair in selector.items() for w in pair]
-    return any(marker in word for word in words for marker in CONTROLLER_MARKERS)
-
-
-def _service_label(name: str) -> str:
-    return dns_label(stem(name))
-
-
 # --- consumers and Flux ----------------------------------------------------------------------
 
 
 def find_homepage(inventory: Inventory) -> HomepageRef | None:
     """A gethomepage.dev install: a ConfigMap with services.yaml and a Deployment with its env."""
-    for cm in _in_file_order(inventory.of_kind("ConfigMap")):
-        if HOMEPAGE_SERVICES_KEY not in (cm.body.get("data") or {}):
+    for cm in _in_file_order(inventory.of_kind("ConfigMap", applied_only=True)):
+        if HOMEPAGE_SERVICES_KEY not in (body_of(cm).get("data") or {}):
             continue
-        for deployment in _in_file_order(inventory.of_kind("Deployment", cm.namespace)):
-            if HOMEPAGE_HOSTS_ENV in _env_names(deployment.body):
+        for deployment in _in_file_order(
+            inventory.of_kind("Deployment", cm.namespace, applied_only=True)
+        ):
+            if HOMEPAGE_HOSTS_ENV in _env_names(body_of(deployment)):
                 return HomepageRef(cm.namespace, cm.name, deployment.name)
     return None
 
@@ -314,23 +220,24 @@ def find_flux(inventory: Inventory, paths: Sequence[str]) -> FluxTarget | None:
     ]
     chosen: list[Document] = []
     for path in paths:
-        holders = [k for k in flux if _holds(k, path)]
+        appliers = [inventory.get(ref) for ref in inventory.appliers(path)]
+        holders = [k for k in appliers if k is not None] or [k for k in flux if _holds(k, path)]
         best = max(holders, key=lambda k: len(_flux_path(k)), default=None)
         if best is not None and best not in chosen:
             chosen.append(best)
     if not chosen:
         return None
     first = chosen[0]
-    source = (first.body.get("spec") or {}).get("sourceRef") or {}
+    source = (body_of(first).get("spec") or {}).get("sourceRef") or {}
     name, namespace = str(source.get("name", "")), str(source.get("namespace") or first.namespace)
     git = inventory.find("GitRepository", namespace, name)
-    branch = ((git.body.get("spec") or {}).get("ref") or {}).get("branch") if git else None
+    branch = ((body_of(git).get("spec") or {}).get("ref") or {}).get("branch") if git else None
     same_ns = tuple(k.name for k in chosen if k.namespace == first.namespace)
     return FluxTarget(first.namespace, name, str(branch) if branch else None, same_ns)
 
 
 def _flux_path(kustomization: Document) -> str:
-    raw = str((kustomization.body.get("spec") or {}).get("path") or ".")
+    raw = str((body_of(kustomization).get("spec") or {}).get("path") or ".")
     return str(PurePosixPath(raw.lstrip("/")))
 
 

@@ -9,8 +9,17 @@ from typing import Any
 
 from ingress2tailscale.config import MigrationConfig, ServiceSlice
 from ingress2tailscale.errors import PlanError
-from ingress2tailscale.kinds import MIDDLEWARE_ANNOTATION, is_dns_label
-from ingress2tailscale.model import Document, ResourceRef
+from ingress2tailscale.kinds import (
+    INGRESS_ROUTE_KIND,
+    MIDDLEWARE_ANNOTATION,
+    ROUTE_KINDS,
+    ROUTE_MIDDLEWARES,
+    is_dns_label,
+)
+from ingress2tailscale.model import Document, Notice, ResourceRef
+from ingress2tailscale.plan.access import guards_of
+from ingress2tailscale.plan.helm_values import releases_rendering, rendered_hint
+from ingress2tailscale.plan.ingressroute import RouteView, ingress_paths, read_ingressroute
 from ingress2tailscale.repo.inventory import Inventory, iter_backends, tls_secrets
 
 NAME_SUFFIXES = ("-external", "-metallb", "-loadbalancer", "-lb", "-public")
@@ -36,6 +45,16 @@ class Exposure:
         dict[str, Any], ...
     ] = ()  # copied paths when the old Ingress had several backends
     backends: tuple[tuple[str, int | str], ...] = ()  # every backend (service, port) it used
+    gates: tuple[str, ...] = ()  # what phase 2 replaces: "the authentik forward-auth"
+    not_carried: tuple[str, ...] = ()  # middlewares that are no gate: "secure-headers (headers)"
+    remarks: tuple[str, ...] = ()  # what the tailnet Ingress cannot carry over (warnings)
+
+    @property
+    def middleware_field(self) -> str:
+        """Where the old exposure names its middlewares."""
+        return (
+            ROUTE_MIDDLEWARES if self.source.kind == INGRESS_ROUTE_KIND else MIDDLEWARE_ANNOTATION
+        )
 
     @property
     def new_ref(self) -> ResourceRef:
@@ -48,16 +67,58 @@ def derive_exposure(config: MigrationConfig, inventory: Inventory, name: str) ->
     ref = ResourceRef(spec.source.kind, spec.source.namespace, spec.source.name)
     source = inventory.get(ref)
     if source is None:
+        where = f"{config.source_path}: slices.{name}.from: {ref}"
+        rendered = releases_rendering(inventory, ref)
+        unapplied = _unapplied(inventory, ref)
+        if rendered and not _same_name_elsewhere(inventory, ref):
+            raise PlanError(f"{where} {rendered_hint(rendered)}" + unapplied)
+        if unapplied:
+            raise PlanError(
+                f"{where} is only in files no Flux Kustomization applies{unapplied}; a slice "
+                "moves what Flux applies: point `from` at the applied object, or add its folder "
+                "to a Flux Kustomization first"
+            )
         raise PlanError(
-            f"{config.source_path}: slices.{name}.from: {ref} is not in the GitOps repo "
+            f"{where} is not in the GitOps repo "
             f"{inventory.tree.root}; check the kind, namespace and name (or gitops.path)"
             + _same_name_elsewhere(inventory, ref)
         )
+    if spec.expose == "https" and spec.source.kind == INGRESS_ROUTE_KIND:
+        return _from_ingressroute(config, inventory, name, spec, source)
     if spec.expose == "https" and spec.source.kind != "Ingress":
         return _https_from_service(config, name, spec, source)
     if spec.expose == "https":
-        return _from_ingress(config, name, spec, source)
+        return _from_ingress(config, inventory, name, spec, source)
     return _from_service(config, name, spec, source)
+
+
+def _unapplied(inventory: Inventory, ref: ResourceRef) -> str:
+    copies = inventory.unapplied_copies(ref)
+    if not copies:
+        return ""
+    where = ", ".join(f"{d.path}:{d.line}" for d in copies)
+    return f" (not applied by Flux: {where})"
+
+
+def remark_notices(exp: Exposure) -> list[Notice]:
+    """What the slice's old exposure does that the tailnet one will not."""
+    return [Notice("warning", str(exp.source.ref), remark) for remark in exp.remarks]
+
+
+def unapplied_notice(inventory: Inventory, exp: Exposure) -> list[Notice]:
+    """The source also has copies Flux does not apply: the applied one is the slice's."""
+    copies = inventory.unapplied_copies(exp.source.ref)
+    if not copies:
+        return []
+    where = ", ".join(f"{d.path}:{d.line}" for d in copies)
+    return [
+        Notice(
+            "info",
+            str(exp.source.ref),
+            f"also defined in files no Flux Kustomization applies ({where}); the slice uses the "
+            f"applied one, {exp.source.path}:{exp.source.line}, and leaves those copies alone",
+        )
+    ]
 
 
 def _same_name_elsewhere(inventory: Inventory, ref: ResourceRef) -> str:
@@ -75,7 +136,7 @@ def new_object_ref(config: MigrationConfig, name: str) -> ResourceRef:
     kind = "Service" if spec.expose == "tcp" else "Ingress"
     if spec.name:
         new_name = spec.name
-    elif spec.source.kind == "Ingress":
+    elif spec.source.kind in ROUTE_KINDS:
         new_name = f"{spec.source.name}-tailnet"
     else:
         new_name = f"{stem(spec.source.name)}-tailnet"
@@ -83,9 +144,11 @@ def new_object_ref(config: MigrationConfig, name: str) -> ResourceRef:
 
 
 def _from_ingress(
-    config: MigrationConfig, name: str, spec: ServiceSlice, src: Document
+    config: MigrationConfig, inventory: Inventory, name: str, spec: ServiceSlice, src: Document
 ) -> Exposure:
     body = src.body
+    middlewares = _middlewares(body)
+    guards = guards_of(inventory, src.namespace, [(m, None) for m in middlewares])
     old_host = spec.old_host or first_host(body)
     backends = list(iter_backends(body))
     distinct = list(dict.fromkeys((svc, port) for svc, port, _ in backends))
@@ -108,10 +171,67 @@ def _from_ingress(
         backend=backend,
         old_host=old_host,
         tls_secret=secrets[0] if secrets else None,
-        middlewares=tuple(_middlewares(body)),
+        middlewares=tuple(middlewares),
         routes=tuple(_routes(body)) if spec.backend is None and len(distinct) > 1 else (),
         backends=tuple(distinct) if spec.backend is None else (backend,),
+        gates=tuple(p for g in guards for p in g.phrases()),
+        not_carried=tuple(f"{n} ({what})" for g in guards for n, what in g.others),
     )
+
+
+def _from_ingressroute(
+    config: MigrationConfig, inventory: Inventory, name: str, spec: ServiceSlice, src: Document
+) -> Exposure:
+    view = read_ingressroute(src.body)
+    guards = guards_of(inventory, src.namespace, view.middlewares)
+    old_host = spec.old_host or (view.hosts[0] if view.hosts else None)
+    distinct = list(view.backends)
+    if spec.backend is not None:
+        backend: tuple[str, int | str] = (spec.backend.service, spec.backend.port)
+    elif distinct:
+        root = [(svc, port) for path, svc, port in view.paths if path == "/"]
+        backend = root[0] if root else distinct[0]
+    else:
+        others = ", ".join(view.others) or "none"
+        raise PlanError(
+            f"{src.path}:{src.line}: {src.ref} routes to no Kubernetes Service of its namespace "
+            f"(its services: {others}); a TraefikService or api@internal has no tailnet "
+            f"equivalent: set slices.{name}.backend in {config.source_path}, or leave it out"
+        )
+    copied = spec.backend is None and (len(distinct) > 1 or any(p != "/" for p, _, _ in view.paths))
+    return _exposure(
+        config,
+        name,
+        src,
+        hostname=spec.hostname or _label_of(old_host, config, name),
+        backend=backend,
+        old_host=old_host,
+        tls_secret=view.tls_secret,
+        middlewares=view.references,
+        routes=tuple(ingress_paths(view)) if copied else (),
+        backends=tuple(distinct) if spec.backend is None else (backend,),
+        gates=tuple(p for g in guards for p in g.phrases()),
+        not_carried=tuple(f"{n} ({what})" for g in guards for n, what in g.others),
+        remarks=tuple(_route_remarks(view, name, spec)),
+    )
+
+
+def _route_remarks(view: RouteView, name: str, spec: ServiceSlice) -> list[str]:
+    remarks = []
+    if len(view.hosts) > 1:
+        kept = spec.old_host or view.hosts[0]
+        dropped = ", ".join(h for h in view.hosts if h != kept)
+        remarks.append(
+            f"routes {len(view.hosts)} hosts ({', '.join(view.hosts)}); the tailnet Ingress has "
+            f"one name, so {dropped} is not carried over: make one slice per host "
+            f"(slices.{name}.old_host and hostname), or accept losing it"
+        )
+    if view.others:
+        remarks.append(
+            f"also routes to {', '.join(view.others)}, which the tailnet Ingress cannot reach "
+            "(a TraefikService or api@internal has no tailnet equivalent): not carried over"
+        )
+    return remarks
 
 
 def _routes(body: Any) -> list[dict[str, Any]]:
@@ -150,6 +270,9 @@ def _exposure(
     middlewares: tuple[str, ...] = (),
     routes: tuple[dict[str, Any], ...] = (),
     backends: tuple[tuple[str, int | str], ...] = (),
+    gates: tuple[str, ...] = (),
+    not_carried: tuple[str, ...] = (),
+    remarks: tuple[str, ...] = (),
 ) -> Exposure:
     spec = config.service_slices()[name]
     hostname = hostname or spec.hostname or _default_service_hostname(src.name)
@@ -167,6 +290,9 @@ def _exposure(
         middlewares=middlewares,
         routes=routes,
         backends=backends or ((backend,) if backend else ()),
+        gates=gates,
+        not_carried=not_carried,
+        remarks=remarks,
     )
 
 

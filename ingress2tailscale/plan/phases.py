@@ -12,13 +12,16 @@ from ingress2tailscale.edit import manifests
 from ingress2tailscale.kinds import (
     FORWARD_ANNOTATION,
     HOSTNAME_ANNOTATION,
-    MIDDLEWARE_ANNOTATION,
+    ROUTE_KINDS,
+    SHARED_IP_ANNOTATIONS,
     TAGS_ANNOTATION,
     TAILSCALE_CLASS,
 )
 from ingress2tailscale.model import Document, Notice, ResourceRef
 from ingress2tailscale.plan.exposure import Exposure
 from ingress2tailscale.plan.workspace import Workspace
+
+SECRET_SOURCE_KINDS = ("ExternalSecret", "Certificate")  # what makes an Ingress's TLS Secret
 
 
 def plan_phase1(ws: Workspace, exp: Exposure) -> list[Notice]:
@@ -112,26 +115,47 @@ def _phase1_notices(ws: Workspace, exp: Exposure) -> list[Notice]:
         )
     if exp.middlewares:
         notices.append(auth_notice(exp, blocking=False))
-    return notices
+    return notices + not_carried_notice(exp)
 
 
 def auth_notice(exp: Exposure, blocking: bool = True) -> Notice:
-    """The security change of dropping forward-auth; it blocks phase 2 until accepted."""
+    """The security change of dropping what stood in front of the app (forward-auth, an IP
+    allow-list): it blocks phase 2 until accepted."""
     names = ", ".join(exp.middlewares)
     accepted = exp.spec.accept_auth_change
+    replaced = ", ".join(exp.gates) or f"the Traefik middleware {names}"
+    login = any(g.endswith("forward-auth") for g in exp.gates) or not exp.gates
+    headers = (
+        " (the proxy adds Tailscale-User-Login / Tailscale-User-Name identity headers)"
+        if login
+        else ""
+    )
     return Notice(
         "error" if blocking and not accepted else "warning",
         str(exp.source.ref),
-        f"phase 2 removes the Traefik middleware {names} ({MIDDLEWARE_ANNOTATION}): who may reach "
-        f"{exp.fqdn} is then decided by the tailnet policy for {', '.join(exp.spec.tags)} "
-        "(the proxy adds Tailscale-User-Login / Tailscale-User-Name identity headers), not by "
-        "forward-auth. "
+        f"phase 2 removes {replaced} ({exp.middleware_field}: {names}): who may reach "
+        f"{exp.fqdn} is then decided by the tailnet policy for {', '.join(exp.spec.tags)}"
+        f"{headers}, not by {'it' if len(exp.gates) < 2 else 'them'}. "
         + (
             f"Accepted (slices.{exp.slice}.accept_auth_change)."
             if accepted
             else f"Set slices.{exp.slice}.accept_auth_change: true to allow phase 2."
         ),
     )
+
+
+def not_carried_notice(exp: Exposure) -> list[Notice]:
+    """Middlewares that are no gate (headers, redirects) are not carried to the tailnet."""
+    if not exp.not_carried:
+        return []
+    return [
+        Notice(
+            "info",
+            str(exp.source.ref),
+            f"the tailnet Ingress does not carry the Traefik middleware "
+            f"{', '.join(exp.not_carried)}",
+        )
+    ]
 
 
 def plan_phase2(ws: Workspace, exp: Exposure) -> list[Notice]:
@@ -149,7 +173,7 @@ def plan_phase2(ws: Workspace, exp: Exposure) -> list[Notice]:
                 f"not in the repo: run phase 1 of slice {exp.slice} first",
             )
         ]
-    if exp.spec.source.kind == "Ingress":
+    if exp.spec.source.kind in ROUTE_KINDS:
         _retire(ws, exp, exp.source)
         notices += _retire_tls(ws, exp)
         notices += _demote_backend(ws, exp)
@@ -157,9 +181,44 @@ def plan_phase2(ws: Workspace, exp: Exposure) -> list[Notice]:
             notices.append(auth_notice(exp))
     elif exp.spec.cleanup == "comment-out":
         _comment_out(ws, exp, exp.source)
+        notices += shared_ip_notice(ws, exp.source)
     else:
         _edit(ws, exp.source, manifests.strip_load_balancer)
+        notices += shared_ip_notice(ws, exp.source)
     return notices
+
+
+def shared_ip_notice(ws: Workspace, service: Document) -> list[Notice]:
+    """A LAN address shared with other Services (`allow-shared-ip`) stays allocated until the
+    last of them is migrated."""
+    key = _sharing_key(service.body)
+    if key is None:
+        return []
+    others = [
+        d
+        for d in ws.inventory.of_kind("Service", service.namespace, applied_only=True)
+        if d.ref != service.ref and _sharing_key(d.body) == key
+    ]
+    if not others:
+        return []
+    names = ", ".join(str(d.ref) for d in others)
+    return [
+        Notice(
+            "info",
+            str(service.ref),
+            f"shares its LAN address with {names} (sharing key {key!r}): the address stays "
+            "allocated, and keeps answering for them, until the last Service sharing it is "
+            "migrated",
+        )
+    ]
+
+
+def _sharing_key(body: Any) -> str | None:
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    for name in SHARED_IP_ANNOTATIONS:
+        if annotations.get(name):
+            return str(annotations[name])
+    return None
 
 
 def _is_tailscale(body: Any) -> bool:
@@ -205,7 +264,12 @@ def _retire_tls(ws: Workspace, exp: Exposure) -> list[Notice]:
     if secret is None:
         return []
     users = [d for d in ws.inventory.ingresses_using_secret(ns, secret) if d.ref != exp.source.ref]
-    sources = [d for d in ws.inventory.of_kind("ExternalSecret", ns) if _target(d) == secret]
+    sources = [
+        d
+        for kind in SECRET_SOURCE_KINDS
+        for d in ws.inventory.of_kind(kind, ns, applied_only=True)
+        if _target(d) == secret
+    ]
     users += _other_mentions(ws, exp, secret, users + sources)
     if users:
         who = ", ".join(str(d.ref) for d in users)
@@ -235,8 +299,11 @@ def _other_mentions(
 
 
 def _target(doc: Document) -> str:
-    target = (doc.body.get("spec") or {}).get("target") or {}
-    return str(target.get("name") or doc.name)
+    """The Secret an ExternalSecret (spec.target.name) or a Certificate (spec.secretName) makes."""
+    spec = doc.body.get("spec") or {}
+    if doc.kind == "Certificate":
+        return str(spec.get("secretName") or "")
+    return str((spec.get("target") or {}).get("name") or doc.name)
 
 
 def _demote_backend(ws: Workspace, exp: Exposure) -> list[Notice]:
@@ -253,4 +320,5 @@ def _demote_backend(ws: Workspace, exp: Exposure) -> list[Notice]:
         spec = doc.body.get("spec") or {}
         if spec.get("type") == "LoadBalancer" or manifests.metallb_annotations(doc.body):
             _edit(ws, doc, manifests.strip_load_balancer)
+            notices += shared_ip_notice(ws, doc)
     return notices

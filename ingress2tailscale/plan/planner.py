@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ingress2tailscale.checks.manifests import check_files
 from ingress2tailscale.config import LinksSlice, MigrationConfig
@@ -18,7 +18,14 @@ from ingress2tailscale.model import (
     Step,
 )
 from ingress2tailscale.plan.consumers import plan_homepage
-from ingress2tailscale.plan.exposure import Exposure, derive_exposure, new_object_ref
+from ingress2tailscale.plan.exposure import (
+    Exposure,
+    derive_exposure,
+    new_object_ref,
+    remark_notices,
+    unapplied_notice,
+)
+from ingress2tailscale.plan.mentions import old_host_mentions
 from ingress2tailscale.plan.phases import plan_phase1, plan_phase2
 from ingress2tailscale.plan.workspace import Workspace
 from ingress2tailscale.repo.inventory import Inventory, RepoTree, build_inventory
@@ -57,9 +64,11 @@ def plan_slice(
     """Plan one slice on `tree` (or on `inventory`, when the caller has one of that tree);
     `prereq` are the tailnet steps when they were checked."""
     check_slice_name(config, name)
-    inventory = inventory or build_inventory(tree)
     steps: list[Step] = []
     notices: list[Notice] = []
+    if inventory is None:  # else the caller reports what the scan could not read, once
+        inventory = build_inventory(tree)
+        notices += inventory.reading_notices()
     if phase in ("prereq", "all"):
         steps += prereq or unchecked_prereq(config)
         notices += _failing_policy_tests(prereq)
@@ -117,13 +126,17 @@ def plan_slices(
     """Plan slices in order, each as if the ones before it had been applied."""
     plans = []
     inventory = build_inventory(tree)
+    reading = inventory.reading_notices()
     old_hosts = {**(old_hosts or {}), **known_old_hosts(config, inventory)}
     for index, name in enumerate(names):
         pre = prereq if index == 0 else [_after_first(s, names[0]) for s in prereq]
         planned = plan_slice(
             config, inventory.tree, name, phase, dry_run, pre, inventory, old_hosts
         )
-        plans.append(planned.plan)
+        plan = planned.plan
+        if index == 0 and reading:  # said once, with the first slice
+            plan = replace(plan, notices=tuple(_unique([*reading, *plan.notices])))
+        plans.append(plan)
         inventory = planned.inventory
     return plans
 
@@ -161,8 +174,10 @@ def _plan_repo_steps(
     if done is not None:
         return inventory, done, []
     exp = derive_exposure(config, inventory, name)
+    notices += unapplied_notice(inventory, exp) + remark_notices(exp)
     notices += _duplicate_hostnames(config, inventory, exp)
     notices += _unowned_tags(config, exp) + _missing_backends(inventory, exp)
+    notices += old_host_mentions(inventory, exp, _links_edit(config))
     if phase in ("1", "all"):
         step, found = _file_step("phase-1", inventory, exp, plan_phase1)
         steps.append(step)
@@ -177,6 +192,19 @@ def _plan_repo_steps(
         notices += found
         inventory = inventory.with_changes(_overrides_of(step))
     return inventory, steps, notices
+
+
+def _links_edit(config: MigrationConfig) -> list[ResourceRef]:
+    """What the links slices edit: their homepage's ConfigMap and Deployment."""
+    found = []
+    for sl in config.slices.values():
+        home = sl.consumers.homepage if isinstance(sl, LinksSlice) else None
+        if home is not None:
+            found += [
+                ResourceRef("ConfigMap", home.namespace, home.configmap),
+                ResourceRef("Deployment", home.namespace, home.deployment),
+            ]
+    return found
 
 
 def _already_migrated(
@@ -392,8 +420,12 @@ def _duplicate_hostnames(
 
 
 def _unique(notices: Sequence[Notice]) -> list[Notice]:
+    """Each notice once; a warning that an error repeats (phase 1 warns of what blocks
+    phase 2) is said by the error alone."""
+    errors = {(n.subject, n.message) for n in notices if n.level == "error"}
     seen: list[Notice] = []
     for notice in notices:
-        if notice not in seen:
+        repeated = notice.level == "warning" and (notice.subject, notice.message) in errors
+        if notice not in seen and not repeated:
             seen.append(notice)
     return seen

@@ -44,7 +44,12 @@ def render_proposal(proposal: Proposal, repo: str, tailnet: str | None) -> str:
     root["slices"] = _slices(proposal)
     root.yaml_set_comment_before_after_key("slices", before="\nin migration order")
     _append_end_comment(
-        root, [f"Not proposed: {x.document.ref} ({x.reason})" for x in proposal.left_out]
+        root,
+        [f"Not proposed: {x.document.ref} ({x.reason})" for x in proposal.left_out]
+        + [
+            f"{'Note' if n.level == 'info' else 'Not read'}: {n.subject}: {n.message}"
+            for n in proposal.notes
+        ],
     )
     out = io.StringIO()
     writer = YAML()
@@ -129,7 +134,8 @@ def _slices(proposal: Proposal) -> CommentedMap:
     for sl in proposal.slices:
         key = scalar(sl.name)
         slices[key] = _tcp_slice(sl) if sl.candidate.expose == "tcp" else _https_slice(sl)
-        slices.yaml_set_comment_before_after_key(key, before=_origin(sl), indent=2)
+        origin = _origin(sl, proposal.applied_by.get(sl.candidate.source.path, ()))
+        slices.yaml_set_comment_before_after_key(key, before=origin, indent=2)
     if proposal.homepage is not None:
         hp = proposal.homepage
         consumer = {
@@ -171,24 +177,36 @@ def _https_slice(sl: ProposedSlice) -> CommentedMap:
     c = sl.candidate
     if not c.label_derived:
         eol_comment(body, "hostname", f"TODO check: no DNS label in the old host {c.old_host}")
+    if not c.middlewares:
+        return body  # nothing in front of it: phase 2 changes no access rule
     body["accept_auth_change"] = False
     dropped = ", ".join(c.middlewares)
-    eol_comment(body, "accept_auth_change", f"TODO decide: phase 2 drops forward-auth {dropped}")
+    what = f"{', '.join(c.gates)} ({dropped})" if c.allow_list_only else f"forward-auth {dropped}"
+    eol_comment(body, "accept_auth_change", f"TODO decide: phase 2 drops {what}")
     return body
 
 
-def _origin(sl: ProposedSlice) -> str:
+def _origin(sl: ProposedSlice, applied_by: tuple[str, ...] = ()) -> str:
     c = sl.candidate
     where = f"{c.source.ref} ({c.source.path}:{c.source.line})"
     if c.expose == "tcp":
         ports = ", ".join(str(p) for p in c.ports)
         lines = [f"{where}: MetalLB LoadBalancer, port {ports}"]
     else:
-        lines = [f"{where}: https://{c.old_host or '?'} behind forward-auth"]
+        behind = ", ".join(c.gates) if c.gates else "forward-auth"
+        lines = [f"{where}: https://{c.old_host or '?'} behind {behind}"]
+        lines += list(c.remarks)
+        if c.assumed_internal:
+            lines.append(
+                "TODO check: the repo has no forward-auth or IP allow-list middleware; "
+                "remove this slice if the app is public"
+            )
         lines += [
             f"TODO check: middleware {m} is not in the repo, assumed forward-auth"
             for m in c.unverified
         ]
+    if applied_by:
+        lines.append(f"applied by Flux Kustomization {', '.join(applied_by)}")
     return "\n".join(comment_text(line) for line in lines)
 
 

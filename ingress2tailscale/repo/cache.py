@@ -28,7 +28,7 @@ from ingress2tailscale.repo.columns import (
     unpack_columns,
 )
 
-CACHE_VERSION = 2
+CACHE_VERSION = 4  # 3: problem rows (unparsable documents, Helm charts); 4: kustomization entries
 MAGIC = b"i2ts-scan-cache\x00" + CACHE_VERSION.to_bytes(2, "big")
 CHECK_SIZE = 4
 CACHE_DIR = "ingress2tailscale"

@@ -9,6 +9,7 @@ from typing import overload
 
 from ingress2tailscale.model import Document
 from ingress2tailscale.repo.columns import Ident
+from ingress2tailscale.repo.scan import ENTRIES, PROBLEM
 
 RefKey = tuple[str, str, str]  # kind, namespace, name: the fields of a ResourceRef
 _REF_KEY = itemgetter(5, 8, 7)  # the RefKey of an Ident row
@@ -46,6 +47,12 @@ class DocumentIndex:
         text_of: Callable[[str], str],
         made: dict[Ident, Document] | None = None,
     ) -> None:
+        # problem and entries rows (see `scan.PROBLEM`, `scan.ENTRIES`) are no documents
+        special = [row for row in rows if row[5][:1] == "!"]
+        self.problems = [row for row in special if row[5] == PROBLEM]
+        self.entries = {r[0]: _lines(r[7]) for r in special if r[5] == ENTRIES}
+        if special:
+            rows = [row for row in rows if row[5][:1] != "!"]
         self.rows, self.text_of = rows, text_of
         self._made = made if made is not None else {}
         self._first: dict[RefKey, Ident] | None = None
@@ -92,6 +99,11 @@ class DocumentIndex:
             return texts[path] if path in texts else earlier(path)
 
         view = DocumentIndex(kept + added, text_of, made)
+        view.problems[:0] = [row for row in self.problems if row[0] not in paths]
+        view.entries = {
+            **{p: e for p, e in self.entries.items() if p not in paths},
+            **view.entries,
+        }
         if self._first is not None:
             view._first = self._first_replaced(paths, added)
         for kind, rows in self._by_kind.items():
@@ -113,3 +125,7 @@ class DocumentIndex:
         for row in added:
             first.setdefault(_REF_KEY(row), row)
         return first
+
+
+def _lines(text: str) -> list[str]:
+    return text.split("\n") if text else []

@@ -10,15 +10,18 @@ compact row per document; `Document`s and indexes are made on first use.
 from __future__ import annotations
 
 import os
+import posixpath
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ingress2tailscale.errors import InventoryError
 from ingress2tailscale.kinds import FLUX_KUSTOMIZE_API, KUSTOMIZATION_FILES, YAML_SUFFIXES
-from ingress2tailscale.model import Document, ResourceRef
+from ingress2tailscale.model import Document, Notice, ResourceRef
+from ingress2tailscale.repo.applied import Applied, FluxKustomization
 from ingress2tailscale.repo.cache import (
     Block,
     Ident,
@@ -109,25 +112,85 @@ class Inventory:
         )
         self.flux_targets = flux_targets or {}  # Flux Kustomization path -> targetNamespace
         self._view = view
+        # what `applied` may reuse: the Applied of the inventory this one changed, and the change
+        self._earlier: tuple[Applied | None, frozenset[str]] = (None, frozenset())
+
+    @cached_property
+    def applied(self) -> Applied | None:
+        """The files Flux applies; None when the repo has no Flux Kustomization (then every
+        file counts as applied)."""
+        flux = list(flux_kustomizations(self._view))
+        if not flux:
+            return None
+        rows = self._view.rows
+        earlier, changed = self._earlier
+        return Applied(flux, lambda: (row[0] for row in rows), self._view.entries, earlier, changed)
+
+    def is_applied(self, path: str) -> bool:
+        applied = self.applied
+        return applied is None or path in applied
+
+    def appliers(self, path: str) -> list[ResourceRef]:
+        """The Flux Kustomizations that apply `path` (none when there are none in the repo)."""
+        applied = self.applied
+        return [] if applied is None else applied.appliers(path)
+
+    def unapplied_copies(self, ref: ResourceRef) -> list[Document]:
+        """The documents of `ref` in files Flux does not apply."""
+        return [d for d in self.copies(ref) if not self.is_applied(d.path)]
+
+    def copies(self, ref: ResourceRef) -> list[Document]:
+        """Every document with this identity, applied or not, in file order."""
+        key = (ref.kind, ref.namespace, ref.name)
+        rows = [r for r in self._view.of_kind(ref.kind) if (r[5], r[8], r[7]) == key]
+        return [self._view.document(r) for r in rows]
 
     @property
     def documents(self) -> DocumentList:
         """All documents, in file order (then those of planned changes)."""
         return DocumentList(self._view)
 
+    def reading_notices(self) -> list[Notice]:
+        """What the scan could not read, or left out on purpose, once per file and document."""
+        return [
+            Notice("warning" if row[6] == "warning" else "info", row[0], row[7])
+            for row in self._view.problems
+        ]
+
     def get(self, ref: ResourceRef) -> Document | None:
+        """The document of `ref` that Flux applies (the first one; None when no applied file
+        defines it, see `copies`)."""
         row = self._view.first((ref.kind, ref.namespace, ref.name))
-        return None if row is None else self._view.document(row)
+        if row is None or self.is_applied(row[0]):
+            return None if row is None else self._view.document(row)
+        applied = [d for d in self.copies(ref) if self.is_applied(d.path)]
+        return applied[0] if applied else None
 
     def find(self, kind: str, namespace: str, name: str) -> Document | None:
         return self.get(ResourceRef(kind, namespace, name))
 
+    def mentioning(self, needle: str) -> list[Document]:
+        """The documents whose text holds `needle`, in file order."""
+        text_of, found = self._view.text_of, []
+        for path in dict.fromkeys(row[0] for row in self._view.rows):
+            if needle in text_of(path):
+                found += [d for d in self.in_file(path) if needle in d.text]
+        return found
+
     def in_file(self, path: str) -> list[Document]:
         return [self._view.document(row) for row in self._view.in_file(path)]
 
-    def of_kind(self, kind: str, namespace: str | None = None) -> list[Document]:
+    def of_kind(
+        self, kind: str, namespace: str | None = None, applied_only: bool = False
+    ) -> list[Document]:
+        """The documents of a kind (in a namespace); `applied_only`: those Flux applies."""
         rows = self._view.of_kind(kind)
-        return [self._view.document(r) for r in rows if namespace is None or r[8] == namespace]
+        applied = self.applied if applied_only else None
+        return [
+            self._view.document(r)
+            for r in rows
+            if (namespace is None or r[8] == namespace) and (applied is None or r[0] in applied)
+        ]
 
     def kustomization_for(self, path: str) -> str | None:
         """The kustomization file of the folder holding `path`, if the folder has one."""
@@ -171,7 +234,10 @@ class Inventory:
         texts = {path: scanned.text for path, scanned in added.items()}
         namespaces = self.kustomize_namespaces
         view = self._view.replaced(set(changes), texts, _rows_of(added, namespaces))
-        return Inventory(tree, view, namespaces, self.direct_namespaces, self.flux_targets)
+        changed = Inventory(tree, view, namespaces, self.direct_namespaces, self.flux_targets)
+        if "applied" in self.__dict__:  # computed here: the changed one reuses what it can
+            changed._earlier = (self.applied, frozenset(changes))
+        return changed
 
 
 _VIEWS: dict[Path, tuple[Block | dict[str, ScannedFile], DocumentIndex]] = {}
@@ -207,6 +273,26 @@ def build_inventory(tree: RepoTree) -> Inventory:
         namespaces = effective_namespaces(direct, folders, tree.read, flux)
         view = _fresh_view(found, namespaces)
     return Inventory(tree, view, namespaces, direct, flux)
+
+
+def flux_kustomizations(view: DocumentIndex) -> Iterator[FluxKustomization]:
+    """The repo's Flux Kustomizations, with the folder each applies."""
+    for row in view.of_kind("Kustomization"):
+        if not row[6].startswith(FLUX_KUSTOMIZE_API):
+            continue
+        doc = view.document(row)
+        try:
+            spec = doc.body.get("spec") or {}
+        except InventoryError:
+            continue  # the scan's notices name it
+        path = spec.get("path") if isinstance(spec, Mapping) else None
+        folder = _normal_folder(str(path) if isinstance(path, str) else ".")
+        yield FluxKustomization(doc.ref, doc.path, folder)
+
+
+def _normal_folder(path: str) -> str:
+    normal = posixpath.normpath(path.lstrip("/").removeprefix("./"))
+    return "." if normal in ("", ".") else normal
 
 
 def _flux_targets(view: DocumentIndex) -> dict[str, str]:
@@ -318,6 +404,8 @@ def _scan_files(tree: RepoTree, cache: ScanCache) -> dict[str, ScannedFile]:
 def scan_documents(path: str, text: str, forced_namespace: str | None = None) -> Iterator[Document]:
     """Split one file into its Kubernetes documents (those with a top-level `kind`)."""
     for row in scan_idents(path, text):
+        if row[5].startswith("!"):
+            continue  # a problem row, not a document
         ns = forced_namespace if forced_namespace and row[5] != "Namespace" else row[8]
         yield Document(*row[:8], ns, text[row[3] : row[4]])
 

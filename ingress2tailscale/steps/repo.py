@@ -10,7 +10,7 @@ from typing import Literal
 from ingress2tailscale.adapters.git_repo import GitRepo
 from ingress2tailscale.checks.manifests import check_files
 from ingress2tailscale.config import MigrationConfig
-from ingress2tailscale.errors import PlanError
+from ingress2tailscale.errors import ConfigError, PlanError
 from ingress2tailscale.model import Plan, Step, phase_of_step
 from ingress2tailscale.plan.exposure import derive_exposure
 from ingress2tailscale.plan.planner import plan_slice
@@ -35,8 +35,17 @@ class Check:
 
 
 def open_repo(config: MigrationConfig) -> GitRepo:
+    """The GitOps repo on the configured branch; a branch it does not have is a config error."""
     g = config.gitops
-    return GitRepo(g.path, branch=g.branch, remote=g.remote, push=g.push)
+    repo = GitRepo(g.path, branch=g.branch, remote=g.remote, push=g.push)
+    branches = repo.branches()
+    if branches and g.branch not in branches:
+        raise ConfigError(
+            f"{config.source_path}: gitops.branch: the repo {g.path} has no branch "
+            f"{g.branch!r} (it has {', '.join(branches)}); set gitops.branch to the branch Flux "
+            "follows (the GitRepository's spec.ref.branch)"
+        )
+    return repo
 
 
 def apply_repo_step(
@@ -93,7 +102,7 @@ def preview_phase2(config: MigrationConfig, repo: GitRepo, slice_name: str) -> t
         exposure = derive_exposure(config, now, slice_name)
     except PlanError:
         return planned.plan, ""
-    return planned.plan, ", ".join(exposure.middlewares)
+    return planned.plan, ", ".join(exposure.gates) or ", ".join(exposure.middlewares)
 
 
 def plan_fingerprint(plan: Plan) -> str:

@@ -145,6 +145,24 @@ CASES = [
         ).replace("name: grafana}\n", "name: grafana}\n    hostname: longhorn\n"),
     ),
     Case(
+        "branch-the-repo-does-not-have",
+        "db",
+        ("migration.yaml: gitops.branch", "no branch 'master'", "(it has main)", "Flux follows"),
+        config_edit=lambda s: s.replace("branch: main", "branch: master"),
+    ),
+    Case(
+        "no-slices",
+        "all",
+        ("migration.yaml:", "slices: no slice is defined", "flows.discover"),
+        config_edit=lambda s: s[: s.index("\nslices:")] + "\nslices:\n",
+    ),
+    Case(
+        "an-empty-slices-mapping",
+        "all",
+        ("migration.yaml: slices: no slice is defined", "flows.discover"),
+        config_edit=lambda s: s[: s.index("\nslices:")] + "\nslices: {}\n",
+    ),
+    Case(
         "phase-2-before-phase-1",
         "pgadmin",
         ("Ingress pgadmin/pgadmin", "not in the repo", "run phase 1 of slice pgadmin first"),

@@ -6,9 +6,10 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
-from tests.conftest import EXAMPLE_CONFIG, FIXTURE_REPO, ROOT
+from tests.conftest import EXAMPLE_CONFIG, FIXTURE_REPO, HOMELAB_REPO, ROOT
 
 SLICES = ["db", "homepage", "pgadmin", "longhorn", "traefik", "grafana", "links"]
 
@@ -66,3 +67,29 @@ def test_the_text_plan_reads_like_a_plan() -> None:
     assert "      + apps/pgadmin/tailnet-ingress.yaml" in lines
     assert "      - apps/pgadmin/ingress.yaml" in lines
     assert lines[-1].startswith("  Plan: 1 to create, 3 to modify, 1 to delete")
+
+
+def test_a_blocking_notice_is_printed_once_on_stderr(tmp_path: Path) -> None:
+    """An object that only HelmRelease values define: exit 2, said once, with what to do."""
+    config = tmp_path / "migration.yaml"
+    config.write_text(
+        f"tailnet: tail1a2b3c.ts.net\ngitops: {{path: {HOMELAB_REPO}}}\nslices:\n"
+        "  radarr: {expose: https, from: {kind: Ingress, namespace: media, name: radarr}}\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TS_")}
+    args = ["--dry-run", "--slice", "radarr", "--config", str(config)]
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.migrate", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    said = "is not a manifest in the GitOps repo: it is defined in the values of HelmRelease"
+    assert (done.stdout + done.stderr).count(said) == 1
+    assert said in done.stderr and "Move it by hand" in done.stderr
+    assert "1 error(s): listed once, on stderr" in done.stdout
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,72 @@
+"""What else still points at a slice's old host: app settings (a Grafana `root_url`), OIDC
+redirect URIs, probes, links. Listed as notices for a human, never edited: after phase 2 the
+old host no longer answers, and only the app's owner knows which of them must follow."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+
+from ingress2tailscale.kinds import KUSTOMIZE_API_GROUP
+from ingress2tailscale.model import Notice, ResourceRef
+from ingress2tailscale.plan.exposure import Exposure
+from ingress2tailscale.repo.inventory import Inventory
+
+MAX_LINES = 3  # per document: enough to find them
+
+
+def old_host_mentions(
+    inventory: Inventory, exp: Exposure, skip: Collection[ResourceRef] = ()
+) -> list[Notice]:
+    """One info notice per applied document naming the old host outside comments (not the old
+    exposure, kustomize files, nor `skip`: what the links slice edits)."""
+    host = exp.old_host
+    if not host or exp.spec.expose != "https":
+        return []
+    notices = []
+    for doc in inventory.mentioning(host):
+        if doc.ref == exp.source.ref or doc.ref in skip or not inventory.is_applied(doc.path):
+            continue
+        if doc.api_version.startswith(KUSTOMIZE_API_GROUP):
+            continue
+        lines = doc.text.splitlines()
+        where = [
+            f"line {doc.line + n} ({_key(lines, n)})"
+            for n, text in enumerate(lines)
+            if host in text.split("#", 1)[0] or (host in text and not _comment(text))
+        ]
+        if not where:
+            continue
+        more = f" and {len(where) - MAX_LINES} more" if len(where) > MAX_LINES else ""
+        notices.append(
+            Notice(
+                "info",
+                str(doc.ref),
+                f"{doc.path} names {host} at {', '.join(where[:MAX_LINES])}{more}; phase 2 "
+                f"takes that host away: change what must follow to https://{exp.fqdn} (a link, "
+                "an OIDC redirect URI, a root URL, a probe); the migration does not edit it",
+            )
+        )
+    return notices
+
+
+def _comment(line: str) -> bool:
+    return line.lstrip().startswith("#")
+
+
+def _key(lines: list[str], n: int) -> str:
+    """The setting a line holds (never its value: it may be a secret): the key, or for an env
+    entry the variable's name."""
+    line = lines[n].strip().lstrip("-").strip()
+    named = _ENV_NAME.search(line)
+    if named:
+        return f"`{named.group(1)}`"
+    key = line.split(":", 1)[0].strip()
+    if key == "value" and n > 0:
+        above = _ENV_NAME.search(lines[n - 1])
+        if above:
+            return f"`{above.group(1)}`"
+    return f"`{key[:40]}`" if key and " " not in key and "/" not in key else "a value"
+
+
+_ENV_NAME = re.compile(r"\bname:\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:,|$)")

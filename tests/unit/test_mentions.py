@@ -1,0 +1,79 @@
+"""What else still points at a slice's old host: listed as info notices, never edited."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from ingress2tailscale.config import load_config
+from ingress2tailscale.plan.planner import plan_slice
+from ingress2tailscale.repo.inventory import RepoTree
+from tests.unit.test_access import BACKEND, write
+from tests.unit.test_discovery import FORWARD_AUTH, ingress
+
+SETTINGS = textwrap.dedent("""\
+    # grafana.x.net is only named in this comment
+    apiVersion: helm.toolkit.fluxcd.io/v2
+    kind: HelmRelease
+    metadata: {name: grafana, namespace: apps}
+    spec:
+      values:
+        grafana.ini:
+          server:
+            root_url: https://grafana.x.net
+    ---
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: dex, namespace: auth}
+    data:
+      config.yaml: |
+        staticClients:
+          - id: grafana
+            redirectURIs: ["https://grafana.x.net/login/generic_oauth"]
+    ---
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: web, namespace: apps}
+    spec:
+      template:
+        spec:
+          containers:
+            - name: web
+              env:
+                - name: GF_SERVER_DOMAIN
+                  value: grafana.x.net
+              livenessProbe:
+                httpGet:
+                  path: /api/health
+                  httpHeaders: [{name: Host, value: grafana.x.net}]
+    """)
+
+
+def test_other_places_naming_the_old_host_are_listed_not_edited(tmp_path: Path) -> None:
+    files = {
+        "mw.yaml": FORWARD_AUTH,
+        "svc.yaml": BACKEND,
+        "ingress.yaml": ingress("grafana", "apps", "grafana.x.net"),
+        "settings.yaml": SETTINGS,
+        "kustomization.yaml": "# grafana.x.net\nresources: [mw.yaml, svc.yaml, ingress.yaml, "
+        "settings.yaml]\n",
+    }
+    repo = write(tmp_path / "repo", files)
+    config_path = tmp_path / "migration.yaml"
+    config_path.write_text(
+        f"tailnet: t.ts.net\ngitops: {{path: {repo}}}\nslices:\n  grafana:\n    expose: https\n"
+        "    from: {kind: Ingress, namespace: apps, name: grafana}\n",
+        encoding="utf-8",
+    )
+    plan = plan_slice(load_config(config_path), RepoTree(repo), "grafana", "1").plan
+    mentions = {n.subject: n for n in plan.notices if "names grafana.x.net" in n.message}
+    assert set(mentions) == {
+        "HelmRelease apps/grafana",
+        "ConfigMap auth/dex",
+        "Deployment apps/web",
+    }
+    assert all(n.level == "info" for n in mentions.values())
+    assert "line 9 (`root_url`)" in mentions["HelmRelease apps/grafana"].message
+    assert "https://grafana.t.ts.net" in mentions["HelmRelease apps/grafana"].message
+    assert "(`GF_SERVER_DOMAIN`)" in mentions["Deployment apps/web"].message
+    assert {c.path for c in plan.file_changes} == {"kustomization.yaml", "tailnet-ingress.yaml"}
