@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingress2tailscale.errors import InventoryError
-from ingress2tailscale.repo.scan import forced_namespace, scan_idents, split_documents
+from ingress2tailscale.repo.scan import PROBLEM, forced_namespace, scan_idents, split_documents
 
 TWO_DOCS = """\
 # a comment before the first separator
@@ -54,10 +53,13 @@ def test_names_the_regexes_cannot_be_sure_of_are_read_by_parsing() -> None:
     assert _ids(text) == [("ConfigMap", "v1", "cfg", "", 1)]
 
 
-def test_a_document_that_is_not_yaml_is_an_error_naming_file_and_line() -> None:
-    text = "apiVersion: v1\nkind: ConfigMap\n---\nkind: [Secret\nmetadata: {name: x}\n"
-    with pytest.raises(InventoryError, match=r"apps/bad\.yaml: line \d+, column \d+"):
-        scan_idents("apps/bad.yaml", text)
+def test_a_document_that_is_not_yaml_is_a_problem_row_naming_its_line_not_an_error() -> None:
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n---\nkind: [Secret\n"
+    rows = scan_idents("apps/bad.yaml", text)
+    assert [(r[5], r[7]) for r in rows if r[5] != PROBLEM] == [("ConfigMap", "ok")]
+    problems = [r for r in rows if r[5] == PROBLEM]
+    assert len(problems) == 1 and problems[0][6] == "warning"
+    assert "line 5, column" in problems[0][7] and "left out of the scan" in problems[0][7]
 
 
 @pytest.mark.parametrize(

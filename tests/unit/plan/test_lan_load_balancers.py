@@ -11,7 +11,7 @@ from ingress2tailscale.model import ResourceRef
 from ingress2tailscale.plan.discovery import propose_config
 from ingress2tailscale.plan.planner import plan_slice
 from ingress2tailscale.repo.inventory import RepoTree, read_inventory
-from tests.unit.test_access import write
+from tests.unit.plan.test_access import write
 
 
 def lb(name: str, annotations: str, port: int = 1883) -> str:

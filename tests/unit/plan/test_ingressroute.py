@@ -14,7 +14,7 @@ from ingress2tailscale.plan.ingressroute import read_ingressroute
 from ingress2tailscale.plan.planner import plan_slice
 from ingress2tailscale.repo.inventory import RepoTree, read_inventory
 from tests.conftest import HOMELAB_REPO
-from tests.unit.test_access import write
+from tests.unit.plan.test_access import write
 
 
 def route(match: str, services: str, extra: str = "") -> str:

@@ -8,8 +8,8 @@ from pathlib import Path
 from ingress2tailscale.config import load_config
 from ingress2tailscale.plan.planner import plan_slice
 from ingress2tailscale.repo.inventory import RepoTree
-from tests.unit.test_access import BACKEND, write
-from tests.unit.test_discovery import FORWARD_AUTH, ingress
+from tests.unit.plan.test_access import BACKEND, write
+from tests.unit.plan.test_discovery import FORWARD_AUTH, ingress
 
 SETTINGS = textwrap.dedent("""\
     # grafana.x.net is only named in this comment

@@ -13,7 +13,7 @@ from ingress2tailscale.plan.discovery import propose_config
 from ingress2tailscale.plan.planner import plan_slice
 from ingress2tailscale.plan.proposal import render_proposal
 from ingress2tailscale.repo.inventory import RepoTree, read_inventory
-from tests.unit.test_discovery import FORWARD_AUTH, ingress, left_out, proposed_refs, service
+from tests.unit.plan.test_discovery import FORWARD_AUTH, ingress, left_out, proposed_refs, service
 
 MIDDLEWARES = """\
 apiVersion: traefik.io/v1alpha1
