@@ -46,6 +46,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     parser.add_argument("--rollback", action="store_true", help="revert the slice's commits")
     parser.add_argument("--yes", action="store_true", help="no approval prompt before phase 2")
+    parser.add_argument(
+        "--push-local-commits",
+        action="store_true",
+        help="the branch is ahead of the remote with commits of your own: push them with ours "
+        "(without it such a branch is refused)",
+    )
     parser.add_argument("--sandbox", action="store_true", help="(not available yet)")
     parser.add_argument(
         "--output", choices=("text", "json"), default="text", help="how to print the plan/result"
@@ -71,7 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = slice_names(config, args.slice)
     if args.dry_run:
         return _dry_run(config, names, args)
-    if not args.rollback:
+    if args.rollback:
+        _preflight_repo(config, names, args)
+    else:
         _preflight(config, names, args)
     from flows.migrate_flow import run_migration  # Prefect is imported only for real runs
 
@@ -120,7 +128,8 @@ def _recorded_old_hosts(config: MigrationConfig) -> dict[str, str]:
 
 def _preflight(config: MigrationConfig, names: list[str], args: argparse.Namespace) -> None:
     """Everything that would make the run refuse, found before anything changes (exit 2)."""
-    open_repo(config).ensure_clean()
+    if args.phase != "prereq":
+        _preflight_repo(config, names, args)
     hosts = _recorded_old_hosts(config)
     refuse_errors(*plan_slices(config, _tree(config), names, args.phase, False, (), hosts))
     if args.phase in ("prereq", "all"):
@@ -131,6 +140,17 @@ def _preflight(config: MigrationConfig, names: list[str], args: argparse.Namespa
                     "and TS_OAUTH_CLIENT_SECRET (or run --phase 1 / --phase 2 for repo changes)"
                 )
             _try_credentials(config, client)
+
+
+def _preflight_repo(config: MigrationConfig, names: list[str], args: argparse.Namespace) -> None:
+    """The repo is clean, on its branch, and ahead of the remote only with our commits."""
+    repo = open_repo(config)
+    try:
+        repo.ensure_clean()
+        if not args.push_local_commits:
+            repo.refuse_foreign_commits(names)
+    finally:
+        repo.close()
 
 
 def _try_credentials(config: MigrationConfig, client: TailscaleClient) -> None:

@@ -75,39 +75,50 @@ def migrate(
     require_approval: bool = True,
     config: str = "config/migration.yaml",
     approval_mode: str = "pause",
+    push_local_commits: bool = False,
 ) -> list[dict[str, Any]]:
     """Migrate one slice (or `all`, in config order); a failed slice is rolled back."""
     cfg = load_config(Path(config))
     names = cfg.slice_names() if slice == "all" else [slice]
     mode = approval_mode if require_approval else "none"
-    return [_migrate_slice(cfg, name, phase, mode) for name in names]
+    allowed = None if push_local_commits else names
+    return [_migrate_slice(cfg, name, phase, mode, allowed) for name in names]
 
 
 @flow(name="rollback")
-def rollback(slice: str, config: str = "config/migration.yaml") -> list[str]:
-    """Revert every commit of a slice (or of all slices, last first), newest first."""
+def rollback(
+    slice: str, config: str = "config/migration.yaml", push_local_commits: bool = False
+) -> list[str]:
+    """Revert every commit of a slice (or of all slices, last first), newest first; first push
+    the reverts an interrupted rollback left unpushed."""
     cfg = load_config(Path(config))
     names = cfg.slice_names() if slice == "all" else [slice]
     repo = open_repo(cfg)
     made: list[str] = []
     with repo.lock():
         repo.ensure_clean()
+        if not push_local_commits:
+            repo.refuse_foreign_commits(names)
         for name in reversed(names):
             made += revert_slice(repo, name, _run_id())
     get_run_logger().info("rollback made %d revert commit(s)", len(made))
     return made
 
 
-def _migrate_slice(cfg: MigrationConfig, name: str, phase: str, mode: str) -> dict[str, Any]:
+def _migrate_slice(
+    cfg: MigrationConfig, name: str, phase: str, mode: str, allowed: list[str] | None
+) -> dict[str, Any]:
     run_id = _run_id()
     outcome: dict[str, Any] = {"slice": name, "phase": phase, "steps": []}
-    if phase in ("prereq", "all"):
-        outcome["steps"] += [_step_row(s) for s in _prereq(cfg, name, run_id)]
-    if phase == "prereq":
-        return outcome
     repo = open_repo(cfg)
-    with repo.lock():
+    with repo.lock():  # the tailnet steps too: one run at a time changes this slice
+        if phase in ("prereq", "all"):
+            outcome["steps"] += [_step_row(s) for s in _prereq(cfg, name, run_id)]
+        if phase == "prereq":
+            return outcome
         repo.ensure_clean()
+        if allowed is not None:
+            repo.refuse_foreign_commits(allowed)
         try:
             outcome["steps"] += _repo_steps(cfg, repo, name, phase, mode, run_id)
         except Exception as exc:
@@ -210,14 +221,22 @@ def run_migration(config: MigrationConfig, names: list[str], args: Namespace) ->
         logging.getLogger(name).addFilter(_QuietExpectedErrors())
     _show_our_log_lines()
     if args.rollback:
-        made = rollback(slice=args.slice, config=str(config.source_path))
+        made = rollback(
+            slice=args.slice,
+            config=str(config.source_path),
+            push_local_commits=args.push_local_commits,
+        )
         print(f"rolled back {args.slice}: {len(made)} revert commit(s)")
         return 0
     mode = "none" if args.yes else "prompt"
     if mode == "prompt" and args.phase == "all" and not sys.stdin.isatty():
         raise MigrationError("phase 2 needs approval: run from a terminal, or pass --yes")
     done = migrate(
-        slice=args.slice, phase=args.phase, config=str(config.source_path), approval_mode=mode
+        slice=args.slice,
+        phase=args.phase,
+        config=str(config.source_path),
+        approval_mode=mode,
+        push_local_commits=args.push_local_commits,
     )
     if args.output == "json":
         print(json.dumps(done if args.slice == "all" else done[0], indent=2))
