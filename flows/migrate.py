@@ -128,10 +128,11 @@ def _recorded_old_hosts(config: MigrationConfig) -> dict[str, str]:
 
 def _preflight(config: MigrationConfig, names: list[str], args: argparse.Namespace) -> None:
     """Everything that would make the run refuse, found before anything changes (exit 2)."""
-    if args.phase != "prereq":
-        _preflight_repo(config, names, args)
+    _preflight_repo(config, names, args, compare=False)
     hosts = _recorded_old_hosts(config)
     refuse_errors(*plan_slices(config, _tree(config), names, args.phase, False, (), hosts))
+    if args.phase != "prereq":
+        _preflight_repo(config, names, args)  # fetches: only once the plans are good
     if args.phase in ("prereq", "all"):
         with tailnet_client(config, read_only=True) as client:
             if client is None:
@@ -142,12 +143,15 @@ def _preflight(config: MigrationConfig, names: list[str], args: argparse.Namespa
             _try_credentials(config, client)
 
 
-def _preflight_repo(config: MigrationConfig, names: list[str], args: argparse.Namespace) -> None:
-    """The repo is clean, on its branch, and ahead of the remote only with our commits."""
+def _preflight_repo(
+    config: MigrationConfig, names: list[str], args: argparse.Namespace, compare: bool = True
+) -> None:
+    """The repo is clean, on its branch, and (`compare`) ahead of the remote only with our
+    commits."""
     repo = open_repo(config)
     try:
         repo.ensure_clean()
-        if not args.push_local_commits:
+        if compare and not args.push_local_commits:
             repo.refuse_foreign_commits(names)
     finally:
         repo.close()

@@ -175,11 +175,20 @@ class PlannedTree:
             if not reaches_up and not any(path.startswith(posixpath.dirname(k)) for k in folders):
                 continue
             target = dest / path
-            if text is None:
-                target.unlink(missing_ok=True)
-            else:
+            if not _inside(dest, target.parent):
+                continue  # under a copied link to a folder: kustomize reads it as it is
+            # a copied symlink is replaced, never written through (its target is not ours)
+            target.unlink(missing_ok=True)
+            if text is not None:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text)
+                with open(target, "x", encoding="utf-8") as out:  # "x": a fresh file, no link
+                    out.write(text)
+
+
+def _inside(dest: Path, folder: Path) -> bool:
+    """Whether `folder` (resolved through links, as far as it exists) is inside `dest`."""
+    real, top = os.path.realpath(folder), os.path.realpath(dest)
+    return os.path.commonpath([real, top]) == top
 
 
 def is_yaml_path(path: str) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ingress2tailscale.checks.manifests import check_files
 from ingress2tailscale.config import LinksSlice, MigrationConfig
@@ -208,9 +210,25 @@ def _file_step(
     notices = build(ws, exp)
     changes = ws.changes()
     notices += check_files(inventory.tree.root, ws.overrides(), inventory.tree.overrides)
+    notices += _linked_edits(inventory.tree.root, [c.path for c in changes])
     if not changes:
         return Step(name, "none", _done_reason(name, exp)), notices
     return Step(name, "change", _change_reason(name, exp), tuple(changes)), notices
+
+
+def _linked_edits(root: Path, paths: Sequence[str]) -> list[Notice]:
+    """A file the plan changes must not be a symlink: the edit would land in its target."""
+    notices = []
+    for path in paths:
+        full = root / path
+        if full.is_symlink():
+            target = os.path.realpath(full)
+            message = (
+                f"a symbolic link (to {target}): the plan would change the file through the "
+                "link; replace the link by the file itself, then plan again"
+            )
+            notices.append(Notice("error", path, message))
+    return notices
 
 
 def _overrides_of(step: Step) -> dict[str, str | None]:
@@ -249,6 +267,7 @@ def _links_step(
         notices += plan_homepage(ws, spec.consumers.homepage, hosts, own)
     changes = ws.changes()
     notices += check_files(inventory.tree.root, ws.overrides(), inventory.tree.overrides)
+    notices += _linked_edits(inventory.tree.root, [c.path for c in changes])
     if not changes:
         return Step("links", "none", "consumers already point at the tailnet names"), notices
     reason = "point consumers at " + ", ".join(sorted(set(hosts.values())))

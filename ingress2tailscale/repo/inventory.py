@@ -55,6 +55,19 @@ __all__ = [
 MAX_VIEWS = 8  # repos whose last inventory is kept in memory: an unchanged repo reuses it
 
 
+def refuse_outside_link(root: Path, path: str) -> None:
+    """A symlinked manifest is read through its link only when its target is inside the repo."""
+    target = os.path.realpath(os.path.join(root, path))
+    inside = os.path.realpath(root)
+    if os.path.commonpath([target, inside]) != inside:
+        raise InventoryError(
+            f"{path}: a symbolic link to {target}, outside the GitOps repo: the tool reads and "
+            "edits only files inside the repo; replace the link by the file itself"
+        )
+    if not os.path.exists(target):
+        raise InventoryError(f"{path}: a symbolic link to {target}, which does not exist")
+
+
 class RepoTree:
     """The files of a GitOps repo: the folder on disk, with planned changes laid over it."""
 
@@ -65,8 +78,11 @@ class RepoTree:
     def read(self, path: str) -> str | None:
         if path in self.overrides:
             return self.overrides[path]
+        full = os.path.join(self.root, path)
+        if os.path.islink(full):
+            refuse_outside_link(self.root, path)
         try:
-            with open(os.path.join(self.root, path), encoding="utf-8") as file:
+            with open(full, encoding="utf-8") as file:
                 return file.read()
         except FileNotFoundError:
             return None
