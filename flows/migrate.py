@@ -12,7 +12,14 @@ from pathlib import Path
 from flows.cli import run_cli
 from ingress2tailscale.adapters.tailscale_api import TailscaleClient
 from ingress2tailscale.config import MigrationConfig, load_config
-from ingress2tailscale.errors import ConfigError, CredentialsError, PlanError, TailscaleAuthError
+from ingress2tailscale.errors import (
+    ConfigError,
+    CredentialsError,
+    PlanError,
+    RetryLaterError,
+    TailscaleAuthError,
+    TailscaleError,
+)
 from ingress2tailscale.model import PHASES
 from ingress2tailscale.plan.planner import check_slice_name, plan_slices
 from ingress2tailscale.repo.inventory import RepoTree
@@ -22,6 +29,7 @@ from ingress2tailscale.steps.prereq import make_client, plan_prereq
 from ingress2tailscale.steps.repo import open_repo, recorded_old_hosts
 
 DEFAULT_CONFIG = Path("config/migration.yaml")
+THROTTLED = (429, 503)  # at pre-flight: nothing changed yet, so an input-like refusal (exit 2)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -101,6 +109,11 @@ def _tree(config: MigrationConfig) -> RepoTree:
     tree = RepoTree(config.gitops.path)
     if not tree.root.is_dir():
         raise ConfigError(f"{config.source_path}: gitops.path {tree.root} is not a folder")
+    if tree.root.resolve() in (Path(tree.root.anchor), Path.home().resolve()):
+        raise ConfigError(
+            f"{config.source_path}: gitops.path is {tree.root}, a whole file system or home "
+            "folder; set it to the root of your clone of the Flux repo"
+        )
     return tree
 
 
@@ -166,6 +179,14 @@ def _try_credentials(config: MigrationConfig, client: TailscaleClient) -> None:
             client.get_settings()
     except TailscaleAuthError as exc:
         raise CredentialsError(f"the Tailscale API refused the credentials: {exc}") from exc
+    except TailscaleError as exc:
+        if exc.status_code not in THROTTLED:
+            raise
+        when = f"in {exc.retry_after:.0f} s" if exc.retry_after is not None else "in a while"
+        raise RetryLaterError(
+            f"the Tailscale API is not taking requests now ({exc}); nothing was changed: "
+            f"run again {when}"
+        ) from exc
 
 
 if __name__ == "__main__":

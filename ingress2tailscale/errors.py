@@ -7,6 +7,7 @@
     ├── PlanError                   the plan cannot be built (unknown slice, missing `from` object…)
     ├── CheckError                  static checks failed on files the plan would write
     ├── RepoLockedError             another run holds the repo's lock (pid and start named)
+    ├── RetryLaterError             an API asked us to wait (before anything changed)
     └── ExternalError               exit 1: a system outside us failed; the slice was rolled back
         ├── TailscaleError          the Tailscale API (status code kept, never a secret)
         │   ├── TailscaleAuthError        401 / 403 (missing scope named when known)
@@ -56,6 +57,10 @@ class RepoLockedError(MigrationError):
     """Another run is changing the GitOps repo; this one changed nothing."""
 
 
+class RetryLaterError(MigrationError):
+    """An outside API is throttling or unavailable before the run changed anything."""
+
+
 class ExternalError(MigrationError):
     """A system outside the tool failed."""
 
@@ -65,9 +70,12 @@ class ExternalError(MigrationError):
 class TailscaleError(ExternalError):
     """The Tailscale API answered with an error or could not be reached."""
 
-    def __init__(self, message: str, status_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, status_code: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.retry_after = retry_after  # seconds the API asked us to wait (Retry-After)
 
 
 class TailscaleAuthError(TailscaleError):

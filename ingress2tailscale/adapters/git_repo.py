@@ -50,7 +50,7 @@ class GitRepo:
         try:
             self.repo = git.Repo(path)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
-            raise PlanError(f"{path}: not a git repository (gitops.path)") from exc
+            raise PlanError(f"{path}: {_not_a_root(path)} (gitops.path)") from exc
         self.path, self.branch, self.remote, self.push_enabled = path, branch, remote, push
         # GitPython keeps `git cat-file` helpers running; stop them when we are dropped
         weakref.finalize(self, self.repo.close)
@@ -452,6 +452,20 @@ class GitRepo:
         return bool(reader.get_value("user", "email", "")) and bool(
             reader.get_value("user", "name", "")
         )
+
+
+def _not_a_root(path: Path) -> str:
+    """Why `path` is not a repo to work in: not in git at all, or a folder inside one."""
+    try:
+        outer = git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return "not a git repository; set gitops.path to your clone of the Flux repo"
+    top = outer.working_tree_dir
+    outer.close()
+    return (
+        f"not the root of a git repository (the repository's root is {top}); set gitops.path "
+        "to the root of your clone of the Flux repo"
+    )
 
 
 def _migration_commit(sha: str, message: str) -> MigrationCommit:

@@ -52,17 +52,31 @@ def check_kustomizations(tree: PlannedTree) -> list[Notice]:
 def build_kustomizations(tree: PlannedTree, broken: set[str]) -> list[Notice]:
     """`kubectl kustomize` each folder holding a changed file, on a copy with the changes; not
     the folders holding a `broken` file, nor those with remote bases (they need the network)."""
-    kubectl = shutil.which("kubectl")
-    if not tree.changed or kubectl is None:
+    if not tree.changed:
         return []
     nearest = {k for p in tree.changed for k in tree.kustomizations_above(p)[:1]}
-    kfiles = {k for k in nearest if not _remote_entries(tree, k) and not _holds(k, broken)}
-    if not kfiles:
-        return []
+    remote = {k: _remote_entries(tree, k) for k in nearest}
+    notices = [_unfollowed(k, entries) for k, entries in sorted(remote.items()) if entries]
+    kubectl = shutil.which("kubectl")
+    kfiles = {k for k in nearest if not remote[k] and not _holds(k, broken)}
+    if not kfiles or kubectl is None:
+        return notices
     with tempfile.TemporaryDirectory(prefix="i2ts-kustomize-") as scratch:
         copy = Path(scratch) / "repo"
         tree.materialize(copy, kfiles)
-        return [n for k in sorted(kfiles) for n in _kustomize_verdict(tree, kubectl, copy, k)]
+        built = [n for k in sorted(kfiles) for n in _kustomize_verdict(tree, kubectl, copy, k)]
+    return notices + built
+
+
+def _unfollowed(kpath: str, entries: list[str]) -> Notice:
+    """A folder the build check cannot follow: it names what lies outside the repo."""
+    listed = ", ".join(f"`{e}`" for e in entries)
+    message = (
+        f"lists {listed}, outside this repo (remote, or above its root): the build check "
+        "(`kubectl kustomize`) cannot follow it and is not run for this folder; check that it "
+        "still builds after the change"
+    )
+    return Notice("warning", f"{kpath}:1", message)
 
 
 def _kustomize_verdict(tree: PlannedTree, kubectl: str, copy: Path, kpath: str) -> list[Notice]:
@@ -287,7 +301,8 @@ def _holds(kpath: str, paths: set[str]) -> bool:
 def _remote_entries(tree: PlannedTree, kpath: str) -> list[str]:
     data = _load_kustomization(tree, kpath)
     entries = [*(data.get("resources") or []), *(data.get("components") or [])]
-    return [e for e in entries if isinstance(e, str) and _local_target("", e) is None]
+    folder = posixpath.dirname(kpath)
+    return [e for e in entries if isinstance(e, str) and _local_target(folder, e) is None]
 
 
 def _local_target(folder: str, entry: object) -> str | None:

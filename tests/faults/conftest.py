@@ -155,3 +155,14 @@ def no_traceback(*texts: str) -> None:
 
 def args_for(config: Path, *more: str) -> Sequence[str]:
     return ["--config", str(config), *more]
+
+
+# the tailnet emulator's fixtures, for the faults that need a tailnet
+from tests.integration.conftest import (  # noqa: E402
+    seeded,
+    tailnet_emulator,
+    tailnet_state,
+    tf_path,
+)
+
+__all__ = ["seeded", "tailnet_emulator", "tailnet_state", "tf_path"]
