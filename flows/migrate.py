@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from flows import interrupts
 from flows.cli import run_cli
 from ingress2tailscale.adapters.tailscale_api import TailscaleClient
 from ingress2tailscale.config import MigrationConfig, load_config
@@ -89,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _preflight_repo(config, names, args)
     else:
         _preflight(config, names, args)
+    interrupts.install()  # before Prefect and git start helpers: Ctrl-C must not reach them
     from flows.migrate_flow import run_migration  # Prefect is imported only for real runs
 
     return run_migration(config, names, args)

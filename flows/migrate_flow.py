@@ -27,11 +27,13 @@ from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 
+from flows.interrupts import check_stop, read_answer
 from ingress2tailscale.adapters.git_repo import GitRepo
 from ingress2tailscale.config import MigrationConfig, load_config
 from ingress2tailscale.errors import (
     CredentialsError,
     MigrationError,
+    RunInterruptedError,
     SliceFailedError,
     ValidationFailedError,
 )
@@ -113,6 +115,7 @@ def _migrate_slice(
     repo = open_repo(cfg)
     with repo.lock():  # the tailnet steps too: one run at a time changes this slice
         if phase in ("prereq", "all"):
+            check_stop(f"slice {name}: nothing was started")
             outcome["steps"] += [_step_row(s) for s in _prereq(cfg, name, run_id)]
         if phase == "prereq":
             return outcome
@@ -121,6 +124,8 @@ def _migrate_slice(
             repo.refuse_foreign_commits(allowed)
         try:
             outcome["steps"] += _repo_steps(cfg, repo, name, phase, mode, run_id)
+        except RunInterruptedError:
+            raise  # a clean stop between steps: what is done stays, a re-run finishes it
         except Exception as exc:
             get_run_logger().error("slice %s failed; rolling it back", name)
             reverts = rollback_run(repo, name, run_id)
@@ -159,6 +164,7 @@ def _repo_steps(
     rows: list[dict[str, Any]] = []
     if name in cfg.service_slices():
         if phase in ("1", "all"):
+            check_stop(f"slice {name}: nothing of phase 1 was started")
             rows.append(_checked(repo, phase1(cfg, repo, name, run_id)))
         approved, comment = _approval(name, mode) if phase == "all" else (True, "")
         if not approved:
@@ -166,9 +172,12 @@ def _repo_steps(
             rows.append({"name": "phase-2", "action": "none", "reason": why})
             return rows
         if phase in ("2", "all"):
+            check_stop(f"slice {name}: phase 1 is in place; phase 2 was not started")
             rows.append(_checked(repo, phase2(cfg, repo, name, run_id)))
     elif phase in ("1", "all"):
+        check_stop(f"slice {name}: the links were not started")
         rows.append(_checked(repo, links(cfg, repo, name, run_id)))
+    check_stop(f"slice {name}: its steps finished before the stop")
     return rows
 
 
@@ -196,7 +205,8 @@ def _approval(name: str, mode: str) -> tuple[bool, str]:
     if mode == "none":
         return True, ""
     if mode == "prompt":
-        answer = input(f"Phase 1 of slice {name} is in place. Apply phase 2? [y/N] ")
+        print(f"Phase 1 of slice {name} is in place. Apply phase 2? [y/N] ", end="", flush=True)
+        answer = read_answer(f"slice {name}: phase 1 is in place; phase 2 was not started")
         return answer.strip().lower() in ("y", "yes"), ""
     reply = pause_flow_run(wait_for_input=Approval, timeout=APPROVAL_TIMEOUT_S)
     get_run_logger().info("phase 2 of %s approved=%s: %s", name, reply.approved, reply.comment)

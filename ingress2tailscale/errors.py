@@ -8,6 +8,7 @@
     ├── CheckError                  static checks failed on files the plan would write
     ├── RepoLockedError             another run holds the repo's lock (pid and start named)
     ├── RetryLaterError             an API asked us to wait (before anything changed)
+    ├── RunInterruptedError         exit 130: Ctrl-C, the run stopped at a safe point
     └── ExternalError               exit 1: a system outside us failed; the slice was rolled back
         ├── TailscaleError          the Tailscale API (status code kept, never a secret)
         │   ├── TailscaleAuthError        401 / 403 (missing scope named when known)
@@ -59,6 +60,12 @@ class RepoLockedError(MigrationError):
 
 class RetryLaterError(MigrationError):
     """An outside API is throttling or unavailable before the run changed anything."""
+
+
+class RunInterruptedError(MigrationError):
+    """Ctrl-C: the run stopped between steps; running it again finishes it."""
+
+    exit_code = 130
 
 
 class ExternalError(MigrationError):

@@ -194,19 +194,22 @@ class GitRepo:
     ) -> str | None:
         """Write the files, check they were as planned, commit; None when nothing changed."""
         self._check_before(changes)
+        start = self.head()
         self._begin("commit", [c.path for c in changes], {c.path: c.after for c in changes})
         try:
             for change in changes:
                 self._write(change)
             if not self.repo.is_dirty(untracked_files=True):
+                self._end()
                 return None
             lines = [subject, "", body, ""] + [f"{k}: {v}" for k, v in trailers.items()]
             self._git("commit", "-q", "-m", "\n".join(lines).strip() + "\n")
-        except Exception:
-            self._restore(changes)  # a refused commit (a hook, signing) leaves the tree as it was
-            raise
-        finally:
+        except BaseException:  # a refused commit (a hook, signing) or Ctrl-C: the tree as it was
+            if self.head() == start:
+                self._restore(changes)
             self._end()
+            raise
+        self._end()  # (a kill before this line leaves the journal: the next run recovers)
         return self.head()
 
     def _restore(self, changes: Sequence[FileChange]) -> None:
@@ -442,7 +445,9 @@ class GitRepo:
     def _git(self, *args: str) -> str:
         env = {} if self._has_identity() else _fallback_identity()
         try:
-            return str(self.repo.git.execute(["git", *args], env=env))
+            # a session of its own: a terminal's Ctrl-C stops our run between steps, and never
+            # cuts a commit, a push or a hook in half
+            return str(self.repo.git.execute(["git", *args], env=env, start_new_session=True))
         except git.GitCommandError as exc:
             detail = (exc.stderr or "").strip().replace("\n", " ")
             raise GitError(f"git {args[0]} failed in {self.path}: {detail}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -15,6 +16,7 @@ from ingress2tailscale.plan.planner import plan_slice
 from ingress2tailscale.repo.inventory import RepoTree
 from ingress2tailscale.steps.commit import commit_step
 
+log = logging.getLogger(__name__)
 Status = Literal["pass", "fail", "inconclusive"]
 
 
@@ -77,6 +79,7 @@ def resume_step(
     for earlier in _steps_up_to(step_name)[:-1]:
         pushed = repo.push_pending(slice_name, [trailer_phase(earlier)])
         if pushed:
+            log.info("%s: %s", earlier, _resumed_reason(pushed))
             result = _resumed(config, repo, slice_name, earlier, pushed)
             failed = [c for c in validate_static(repo, result) if c.status == "fail"]
             if failed:

@@ -3,6 +3,7 @@ its own), the real CLI as a process we can kill, and hooks that make a kill land
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -104,10 +105,11 @@ def cli(tmp_path: Path, prefect_api: str) -> Cli:
 
 
 def kill_when(
-    process: subprocess.Popen[str], started: Path, sig: signal.Signals
+    process: subprocess.Popen[str], started: Path, sig: signal.Signals, gate: Path
 ) -> tuple[str, str]:
-    """Wait until a hook says it started, then signal the CLI's whole process group (what a
-    terminal's Ctrl-C does; SIGKILL as the OOM killer or a closed laptop would)."""
+    """Wait until a hook says it started, then signal the CLI's whole process group: SIGKILL
+    (the OOM killer, a closed laptop) ends the hook and git with it; SIGINT (what a terminal's
+    Ctrl-C sends to the group) must not reach them, so the hook is then let go."""
     deadline = time.monotonic() + WAIT_S
     while not started.exists():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -115,14 +117,24 @@ def kill_when(
             raise AssertionError(f"the hook never started (exit {process.returncode}):\n{err}")
         time.sleep(0.1)
     os.killpg(process.pid, sig)
+    if sig == signal.SIGKILL:  # git runs in a session of its own: it and its hook go too
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.killpg(int(started.read_text().split()[0]), sig)
+    else:
+        time.sleep(1.0)  # the signal has arrived (and would have killed the hook by now)
+        gate.unlink()
     out, err = process.communicate(timeout=120)
+    gate.unlink(missing_ok=True)
     return out, err
 
 
 def slow_hook(path: Path, started: Path, gate: Path) -> None:
-    """A git hook that, while `gate` exists, says it started and then hangs (to be killed)."""
+    """A git hook that, while `gate` exists, says it started and waits (up to 120 s)."""
     path.write_text(
-        f"#!/bin/sh\nif [ -f '{gate}' ]; then touch '{started}'; sleep 120; fi\nexit 0\n"
+        f"#!/bin/sh\nif [ -f '{gate}' ]; then\n  ps -o pgid= $$ > '{started}.tmp'\n"
+        f"  mv '{started}.tmp' '{started}'\n  i=0\n"
+        f"  while [ -f '{gate}' ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done\n"
+        "fi\nexit 0\n"
     )
     path.chmod(0o755)
 

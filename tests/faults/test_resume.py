@@ -6,8 +6,6 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-import pytest
-
 from ingress2tailscale.adapters.git_repo import GitRepo
 from ingress2tailscale.config import load_config
 from ingress2tailscale.steps.repo import apply_repo_step
@@ -32,38 +30,41 @@ def gated_push(tmp_path: Path, repo: Path) -> tuple[Path, Path]:
     return gate, started
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["sigkill", "sigint"])
-def test_killed_at_the_phase_1_push_the_rerun_pushes_it_one_phase_at_a_time(
-    tmp_path: Path, cli: Cli, sig: signal.Signals
+def test_killed_at_the_phase_1_push_the_rerun_pushes_it_then_phase_2_in_a_push_of_its_own(
+    tmp_path: Path, cli: Cli
 ) -> None:
     repo = make_gitops_repo(tmp_path)
     config = str(write_config(tmp_path, repo))
     gate, started = gated_push(tmp_path, repo)
     before = origin_head(repo)
     process = cli.start("--slice", "pgadmin", "--phase", "1", "--config", config)
-    out, err = kill_when(process, started, sig)
-    if sig == signal.SIGINT:  # Ctrl-C: a clean stop, exit 130
-        assert process.returncode == 130, err[-3000:]
-        assert "interrupted" in err
-        no_traceback(out, err)
+    kill_when(process, started, signal.SIGKILL, gate)
     assert origin_head(repo) == before  # the commit was made, the push never happened
     assert PHASE_1 in git(repo, "log", "-1", "--format=%B")
-    gate.unlink()
     pushes = tmp_path / "pushes.log"
     log_pushes(tmp_path / "origin.git", pushes)
-    rerun = ["--slice", "pgadmin", "--config", config, "--yes"]
-    if sig == signal.SIGINT:  # phase 1 again: it says it pushed what was left
-        done = cli.run(*rerun, "--phase", "1")
-        assert done.returncode == 0, done.stderr[-3000:]
-        assert "pushed 1 commit(s) an interrupted run left unpushed" in done.stdout
-        expected = [f"push: {PHASE_1} "]
-    else:  # straight to phase 2: phase 1 leaves first, checked, then phase 2 in a push of its own
-        done = cli.run(*rerun, "--phase", "2")
-        assert done.returncode == 0, done.stderr[-3000:]
-        expected = [f"push: {PHASE_1} ", "push: Migration-Phase: 2 "]
+    done = cli.run("--slice", "pgadmin", "--phase", "2", "--yes", "--config", config)
+    assert done.returncode == 0, done.stderr[-3000:]
     no_traceback(done.stdout, done.stderr)
+    assert "pushed 1 commit(s) an interrupted run left unpushed" in done.stderr
+    assert_level(repo)  # phase 1 left first, checked, then phase 2 in a push of its own
+    assert pushes.read_text().splitlines() == [f"push: {PHASE_1} ", "push: Migration-Phase: 2 "]
+
+
+def test_ctrl_c_at_the_push_lets_it_finish_then_stops_with_130(tmp_path: Path, cli: Cli) -> None:
+    repo = make_gitops_repo(tmp_path)
+    config = str(write_config(tmp_path, repo))
+    gate, started = gated_push(tmp_path, repo)
+    process = cli.start("--slice", "pgadmin", "--phase", "1", "--config", config)
+    out, err = kill_when(process, started, signal.SIGINT, gate)
+    assert process.returncode == 130, err[-3000:]
+    assert "interrupted: stopped at a safe point" in err
+    no_traceback(out, err)
+    assert_level(repo)  # the push was not cut in half: phase 1 is on origin
+    assert PHASE_1 in git(repo, "log", "-1", "--format=%B", "origin/main")
+    done = cli.run("--slice", "pgadmin", "--phase", "2", "--yes", "--config", config)
+    assert done.returncode == 0, done.stderr[-3000:]
     assert_level(repo)
-    assert pushes.read_text().splitlines() == expected
 
 
 def test_a_rollback_killed_at_its_push_is_finished_by_the_next_rollback(
@@ -76,9 +77,8 @@ def test_a_rollback_killed_at_its_push_is_finished_by_the_next_rollback(
     assert_level(repo)
     gate, started = gated_push(tmp_path, repo)
     args = ("--slice", "pgadmin", "--rollback", "--config", str(config))
-    kill_when(cli.start(*args), started, signal.SIGKILL)
+    kill_when(cli.start(*args), started, signal.SIGKILL, gate)
     assert git(repo, "rev-parse", "origin/main^{tree}") != start  # origin still has phase 1
-    gate.unlink()
     done = cli.run(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "rolled back pgadmin: 1 revert commit(s)" in done.stdout
