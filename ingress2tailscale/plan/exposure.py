@@ -136,6 +136,13 @@ def _https_from_service(
 def _from_service(
     config: MigrationConfig, name: str, spec: ServiceSlice, src: Document
 ) -> Exposure:
+    if not spec.selector and not (src.body.get("spec") or {}).get("selector"):
+        raise PlanError(
+            f"{config.source_path}: slices.{name}.from: {src.ref} ({src.path}:{src.line}) has "
+            "no selector: its endpoints are kept by hand (an Endpoints/EndpointSlice object), "
+            "and a tailnet LoadBalancer without a selector would have none. Set "
+            f"slices.{name}.selector to the labels of the pods it should reach"
+        )
     return _exposure(config, name, src)
 
 
