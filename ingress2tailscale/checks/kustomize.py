@@ -27,6 +27,7 @@ from ingress2tailscale.checks.verdicts import (
     write_verdict,
 )
 from ingress2tailscale.kinds import KUSTOMIZATION_FILES, KUSTOMIZE_API_GROUP, YAML_SUFFIXES
+from ingress2tailscale.limits import KUBECTL
 from ingress2tailscale.model import Notice
 
 REMOTE_PREFIXES = ("github.com/", "gitlab.com/", "bitbucket.org/", "git@", "git::", "ssh:")
@@ -252,6 +253,7 @@ def _run_kustomize(kubectl: str, copy: Path, kpath: str) -> list[Notice]:
             text=True,
             timeout=KUBECTL_TIMEOUT_S,
             check=False,
+            preexec_fn=KUBECTL.preexec(),
         )
     except subprocess.TimeoutExpired:
         return [
@@ -261,6 +263,13 @@ def _run_kustomize(kubectl: str, copy: Path, kpath: str) -> list[Notice]:
         ]
     if result.returncode == 0:
         return []
+    if KUBECTL.exceeded(result.returncode, result.stderr):
+        message = (
+            f"`kubectl kustomize` needed more than {KUBECTL.describe()} and was stopped: look "
+            "in this folder for a YAML alias bomb (anchors expanding each other) or a runaway "
+            "generator"
+        )
+        return [Notice("error", f"{kpath}:1", message)]
     text = KLOG_PREFIX.sub("", result.stderr.strip()).replace(f"{copy}/", "")
     if len(text) > 1 and text[0] == text[-1] == '"':  # klog quotes the error: unwrap it
         text = text[1:-1].replace("\\'", "'").replace('\\"', '"')
