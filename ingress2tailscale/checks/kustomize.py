@@ -182,12 +182,15 @@ class PlannedTree:
         if reaches_up:
             shutil.copytree(self.root, dest, symlinks=True, ignore=ignore)
         else:
-            for folder in {posixpath.dirname(k) for k in folders}:
+            copied: list[str] = []
+            for folder in sorted({posixpath.dirname(k) for k in folders}):  # parents first
                 source = self.root / folder
-                if source.is_dir():
-                    shutil.copytree(source, dest / folder, symlinks=True, ignore=ignore)
+                if any(_within(folder, c) for c in copied) or not source.is_dir():
+                    continue  # a folder inside one copied already
+                shutil.copytree(source, dest / folder, symlinks=True, ignore=ignore)
+                copied.append(folder)
         for path, text in self.overlay.items():
-            if not reaches_up and not any(path.startswith(posixpath.dirname(k)) for k in folders):
+            if not reaches_up and not any(_within(path, posixpath.dirname(k)) for k in folders):
                 continue
             target = dest / path
             if not _inside(dest, target.parent):
@@ -198,6 +201,10 @@ class PlannedTree:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with open(target, "x", encoding="utf-8") as out:  # "x": a fresh file, no link
                     out.write(text)
+
+
+def _within(path: str, folder: str) -> bool:
+    return not folder or path == folder or path.startswith(folder + "/")
 
 
 def _inside(dest: Path, folder: Path) -> bool:

@@ -47,6 +47,14 @@ def derive_exposure(config: MigrationConfig, inventory: Inventory, name: str) ->
     spec = config.service_slices()[name]
     ref = ResourceRef(spec.source.kind, spec.source.namespace, spec.source.name)
     source = inventory.get(ref)
+    copies = inventory.copies(ref)
+    if len(copies) > 1:
+        raise PlanError(
+            f"{config.source_path}: slices.{name}.from: {ref} is defined {len(copies)} times: "
+            + ", ".join(f"{d.path}:{d.line}" for d in copies)
+            + "; Flux applies them all, and the migration would change only one. Keep one "
+            "(a stray copy can go; a variant belongs in a kustomize patch), then plan again"
+        )
     if source is None:
         raise PlanError(
             f"{config.source_path}: slices.{name}.from: {ref} is not in the GitOps repo "

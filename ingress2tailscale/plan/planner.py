@@ -165,6 +165,9 @@ def _plan_repo_steps(
     exp = derive_exposure(config, inventory, name)
     notices += _duplicate_hostnames(config, inventory, exp)
     notices += _unowned_tags(config, exp) + _missing_backends(inventory, exp)
+    notices += _repeated_backends(inventory, exp)
+    if phase in ("2", "all"):
+        notices += _patches_left(inventory, exp)
     if phase in ("1", "all"):
         step, found = _file_step("phase-1", inventory, exp, plan_phase1)
         steps.append(step)
@@ -385,6 +388,34 @@ def _missing_backends(inventory: Inventory, exp: Exposure) -> list[Notice]:
                     f"(it has {', '.join(str(p.get('name') or p.get('port')) for p in ports)})",
                 )
             )
+    return notices
+
+
+def _repeated_backends(inventory: Inventory, exp: Exposure) -> list[Notice]:
+    """A backend Service defined twice: which one the new exposure reaches is not known."""
+    notices = []
+    for service in sorted({s for s, _ in exp.backends}):
+        copies = inventory.copies(ResourceRef("Service", exp.source.namespace, service))
+        if len(copies) > 1:
+            where = ", ".join(f"{d.path}:{d.line}" for d in copies)
+            message = (
+                f"routes to Service {exp.source.namespace}/{service}, which is defined "
+                f"{len(copies)} times ({where}): keep one, then plan again"
+            )
+            notices.append(Notice("error", str(exp.source.ref), message))
+    return notices
+
+
+def _patches_left(inventory: Inventory, exp: Exposure) -> list[Notice]:
+    """Kustomize patches of the object phase 2 removes would keep applying to nothing."""
+    notices = []
+    for doc, kpath in inventory.patches(exp.source.ref):
+        message = (
+            f"phase 2 removes it, but the kustomize patch {doc.path}:{doc.line} (listed in "
+            f"{kpath}) keeps applying to it, and the build fails on a patch without its "
+            f"object: remove the patch and its entry in {kpath}, then run phase 2"
+        )
+        notices.append(Notice("error", str(exp.source.ref), message))
     return notices
 
 

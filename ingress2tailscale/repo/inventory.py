@@ -10,11 +10,14 @@ compact row per document; `Document`s and indexes are made on first use.
 from __future__ import annotations
 
 import os
+import posixpath
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+import yaml
 
 from ingress2tailscale.errors import InventoryError
 from ingress2tailscale.kinds import FLUX_KUSTOMIZE_API, KUSTOMIZATION_FILES, YAML_SUFFIXES
@@ -53,6 +56,21 @@ __all__ = [
 ]
 
 MAX_VIEWS = 8  # repos whose last inventory is kept in memory: an unchanged repo reuses it
+
+
+def patch_files(kpath: str, text: str) -> set[str]:
+    """Repo paths of the files a kustomization lists under `patches` (`path:`) or
+    `patchesStrategicMerge` (inline patches are not files)."""
+    try:
+        data = yaml.load(text, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError:
+        return set()
+    if not isinstance(data, dict):
+        return set()
+    entries = [p.get("path") for p in data.get("patches") or [] if isinstance(p, dict)]
+    entries += [p for p in data.get("patchesStrategicMerge") or [] if "\n" not in str(p)]
+    folder = posixpath.dirname(kpath)
+    return {posixpath.normpath(posixpath.join(folder, e)) for e in entries if isinstance(e, str)}
 
 
 def refuse_outside_link(root: Path, path: str) -> None:
@@ -119,6 +137,8 @@ class Inventory:
         )
         self.flux_targets = flux_targets or {}  # Flux Kustomization path -> targetNamespace
         self._view = view
+        self._patch_cache: dict[str, set[str]] = {}
+        self._repeated_keys: set[tuple[str, str, str]] | None = None
 
     @property
     def documents(self) -> DocumentList:
@@ -126,8 +146,61 @@ class Inventory:
         return DocumentList(self._view)
 
     def get(self, ref: ResourceRef) -> Document | None:
+        """The object with this identity; a kustomize patch of it is never the object."""
         row = self._view.first((ref.kind, ref.namespace, ref.name))
-        return None if row is None else self._view.document(row)
+        if row is None:
+            return None
+        doc = self._view.document(row)
+        if (ref.kind, ref.namespace, ref.name) not in self._repeated or not self.patched_by(doc):
+            return doc
+        return next(iter(self.copies(ref)), None)
+
+    def all_of(self, ref: ResourceRef) -> list[Document]:
+        """Every document with this identity: the object, stray copies, kustomize patches."""
+        key = (ref.kind, ref.namespace, ref.name)
+        if key not in self._repeated:
+            found = self._view.first(key)
+            return [] if found is None else [self._view.document(found)]
+        rows = [r for r in self._view.of_kind(ref.kind) if (r[5], r[8], r[7]) == key]
+        return [self._view.document(r) for r in rows]
+
+    def copies(self, ref: ResourceRef) -> list[Document]:
+        """The documents defining this object (more than one is a problem to name)."""
+        return [d for d in self.all_of(ref) if not self.patched_by(d)]
+
+    def patches(self, ref: ResourceRef) -> list[tuple[Document, str]]:
+        """Kustomize patches of this object, each with the kustomization that lists it."""
+        found = [(d, self.patched_by(d)) for d in self.all_of(ref)]
+        return [(d, k) for d, k in found if k]
+
+    def patched_by(self, doc: Document) -> str:
+        """The kustomization listing `doc`'s file under `patches` or `patchesStrategicMerge`
+        (in its folder or above), or ''."""
+        folder = doc.path
+        while folder:
+            folder = posixpath.dirname(folder)
+            kpath = self.kustomization_for(posixpath.join(folder, "x") if folder else "x")
+            if kpath is not None and doc.path in self._patch_files(kpath):
+                return kpath
+        return ""
+
+    def _patch_files(self, kpath: str) -> set[str]:
+        found = self._patch_cache.get(kpath)
+        if found is None:
+            found = self._patch_cache[kpath] = patch_files(kpath, self.tree.read(kpath) or "")
+        return found
+
+    @property
+    def _repeated(self) -> set[tuple[str, str, str]]:
+        """Identities defined by more than one document (found once per inventory)."""
+        if self._repeated_keys is None:
+            seen: set[tuple[str, str, str]] = set()
+            repeated: set[tuple[str, str, str]] = set()
+            for row in self._view.rows:
+                key = (row[5], row[8], row[7])
+                (repeated if key in seen else seen).add(key)
+            self._repeated_keys = repeated
+        return self._repeated_keys
 
     def find(self, kind: str, namespace: str, name: str) -> Document | None:
         return self.get(ResourceRef(kind, namespace, name))
