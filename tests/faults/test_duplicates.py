@@ -40,6 +40,12 @@ def _stray_service(repo: Path) -> None:
     (repo / "apps/pgadmin-old/service.yaml").write_text(text)
 
 
+def _stray_configmap(repo: Path) -> None:
+    (repo / "apps/homepage-old").mkdir()
+    text = (repo / "apps/homepage/configmap.yaml").read_text()
+    (repo / "apps/homepage-old/configmap.yaml").write_text(text)
+
+
 def _patch(key: str) -> Callable[[Path], None]:
     def write(repo: Path) -> None:
         (repo / "apps/pgadmin/a-ingress-patch.yaml").write_text(PATCH)
@@ -56,6 +62,8 @@ class Case:
     id: str
     edit: Callable[[Path], None]
     expect: tuple[str, ...]
+    slice: str = "pgadmin"
+    apply_phase: str = "2"  # the phase a real run is refused at (a links slice has only 1)
 
 
 CASES = [
@@ -65,6 +73,9 @@ CASES = [
     Case("stray-copy-of-the-backend", _stray_service,
          ("Service pgadmin/pgadmin, which is defined 2 times", "apps/pgadmin/service.yaml:",
           "apps/pgadmin-old/service.yaml:", "keep one")),
+    Case("stray-copy-of-a-consumer", _stray_configmap,
+         ("consumers.homepage: ConfigMap homepage/homepage is defined 2 times",
+          "apps/homepage/configmap.yaml:", "apps/homepage-old/configmap.yaml:"), slice="links", apply_phase="1"),
     Case("patches-entry", _patch("patches"),
          ("kustomize patch apps/pgadmin/a-ingress-patch.yaml:1",
           "listed in apps/pgadmin/kustomization.yaml", "keeps applying to it")),
@@ -73,20 +84,22 @@ CASES = [
 ]  # fmt: skip
 
 
-def _run(tmp_path: Path, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    tmp_path: Path, config: Path, *args: str, slice: str = "pgadmin"
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TS_", "PREFECT_"))}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     return subprocess.run(
-        [sys.executable, "-m", "flows.migrate", "--slice", "pgadmin", "--config", str(config),
+        [sys.executable, "-m", "flows.migrate", "--slice", slice, "--config", str(config),
          "--yes", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("args", [["--dry-run"], ["--phase", "2"]], ids=["dry-run", "apply"])
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "apply"])
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_a_second_document_with_the_slices_identity_is_named(
-    tmp_path: Path, case: Case, args: list[str]
+    tmp_path: Path, case: Case, dry_run: bool
 ) -> None:
     repo = make_gitops_repo(tmp_path)
     case.edit(repo)
@@ -95,7 +108,8 @@ def test_a_second_document_with_the_slices_identity_is_named(
     git(repo, "push", "-q", "origin", "main")
     config = write_config(tmp_path, repo)
     before = state(repo)
-    done = _run(tmp_path, config, *args)
+    args = ["--dry-run"] if dry_run else ["--phase", case.apply_phase]
+    done = _run(tmp_path, config, *args, slice=case.slice)
     assert done.returncode == 2, done.stderr[-3000:]
     for text in case.expect:
         assert text in done.stderr
