@@ -11,6 +11,7 @@ from pathlib import Path
 
 from flows import interrupts
 from flows.cli import run_cli
+from flows.temp_server import start_temporary_server
 from ingress2tailscale.adapters.tailscale_api import TailscaleClient
 from ingress2tailscale.config import MigrationConfig, load_config
 from ingress2tailscale.errors import (
@@ -91,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         _preflight(config, names, args)
     interrupts.install()  # before Prefect and git start helpers: Ctrl-C must not reach them
+    start_temporary_server()  # before Prefect is imported: it reads PREFECT_API_URL once
     from flows.migrate_flow import run_migration  # Prefect is imported only for real runs
 
     return run_migration(config, names, args)

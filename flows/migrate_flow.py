@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import sys
 from argparse import Namespace
 from pathlib import Path
@@ -20,7 +21,10 @@ os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ingress2tailscale")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 # a first temporary server creates its database: Prefect's 20 s is too short on a busy machine
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# a Prefect API that went away is said within seconds, not after minutes of retries
+os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "2")
 
+import httpx
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.flow_runs import pause_flow_run
@@ -33,6 +37,7 @@ from ingress2tailscale.config import MigrationConfig, load_config
 from ingress2tailscale.errors import (
     CredentialsError,
     MigrationError,
+    OrchestratorError,
     RunInterruptedError,
     SliceFailedError,
     ValidationFailedError,
@@ -64,8 +69,10 @@ class _QuietExpectedErrors(logging.Filter):
     """Our own errors are explained by their message: Prefect need not print their traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], MigrationError):
-            record.exc_info, record.exc_text = None, None
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            if isinstance(exc, MigrationError) or orchestrator_failure(exc) is not None:
+                record.exc_info, record.exc_text = None, None
         return True
 
 
@@ -127,12 +134,39 @@ def _migrate_slice(
         except RunInterruptedError:
             raise  # a clean stop between steps: what is done stays, a re-run finishes it
         except Exception as exc:
+            if orchestrator_failure(exc) is not None:  # Prefect failed, not the migration
+                raise OrchestratorError(_api_gone(name, exc)) from exc
             get_run_logger().error("slice %s failed; rolling it back", name)
             reverts = rollback_run(repo, name, run_id)
             raise SliceFailedError(
                 f"slice {name} failed and was rolled back ({len(reverts)} revert commit(s)): {exc}"
             ) from exc
     return outcome
+
+
+def orchestrator_failure(exc: BaseException) -> BaseException | None:
+    """The Prefect API failure behind `exc` (it, its cause or context), or None."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, OrchestratorError | httpx.TransportError):
+            return seen
+        if isinstance(seen, httpx.HTTPStatusError) and seen.response.status_code >= 500:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _api_gone(name: str, exc: BaseException) -> str:
+    found = orchestrator_failure(exc)
+    if isinstance(found, OrchestratorError):
+        return str(found)
+    what = type(found).__name__ if found is not None else type(exc).__name__
+    return (
+        f"the Prefect API stopped answering ({what}) during slice {name}; the run stopped "
+        "there and nothing was rolled back: what was committed and pushed stays"
+    )
 
 
 def _prereq(cfg: MigrationConfig, name: str, run_id: str) -> list[Step]:
@@ -230,6 +264,23 @@ def run_migration(config: MigrationConfig, names: list[str], args: Namespace) ->
     for name in ("prefect.flow_runs", "prefect.task_runs"):
         logging.getLogger(name).addFilter(_QuietExpectedErrors())
     _show_our_log_lines()
+    try:
+        return _run(config, args)
+    except BaseException as exc:
+        if isinstance(exc, RunInterruptedError) or orchestrator_failure(exc) is None:
+            raise
+        again = _same_command(config, args)
+        raise OrchestratorError(f"{_api_gone(args.slice, exc)}. To finish, run: {again}") from None
+
+
+def _same_command(config: MigrationConfig, args: Namespace) -> str:
+    words = ["python", "-m", "flows.migrate", "--slice", args.slice, "--phase", args.phase]
+    words += ["--config", str(config.source_path)]
+    words += [flag for flag, on in (("--rollback", args.rollback), ("--yes", args.yes)) if on]
+    return shlex.join(words)
+
+
+def _run(config: MigrationConfig, args: Namespace) -> int:
     if args.rollback:
         made = rollback(
             slice=args.slice,

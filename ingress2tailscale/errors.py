@@ -16,6 +16,7 @@
         │   └── PreconditionFailedError   412 on a policy write (someone else changed it)
         ├── TerraformError          a Terraform file or the configured apply command
         ├── ClusterError            the Kubernetes API
+        ├── OrchestratorError       Prefect's API went away: the run stopped, nothing rolled back
         ├── GitError                the GitOps repo's git operations
         │   └── PushRejectedError   the remote refused our push and a rebase did not fix it
         └── SliceFailedError        a slice failed part-way and was rolled back
@@ -103,6 +104,10 @@ class TerraformError(ExternalError):
 
 class ClusterError(ExternalError):
     """The Kubernetes API failed."""
+
+
+class OrchestratorError(ExternalError):
+    """Prefect's API failed: the run stopped where it was; work that passed its checks stays."""
 
 
 class GitError(ExternalError):

@@ -23,10 +23,9 @@ SERVER_START_S = 180
 WAIT_S = 120
 
 
-@pytest.fixture(scope="session")
-def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Prefect server of our own on loopback (SQLite), shared by the suite's real runs."""
-    home = tmp_path_factory.mktemp("prefect-server")
+@contextlib.contextmanager
+def prefect_server(home: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A Prefect server of our own on loopback (SQLite), in a process group of its own."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -43,10 +42,18 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}/api"
     try:
         _wait_until_healthy(url, server)
-        yield url
+        yield url, server
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One server shared by the suite's real runs (so each CLI run does not start its own)."""
+    with prefect_server(tmp_path_factory.mktemp("prefect-server")) as (url, _):
+        yield url
 
 
 def _wait_until_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
