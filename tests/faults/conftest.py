@@ -4,6 +4,7 @@ its own), the real CLI as a process we can kill, and hooks that make a kill land
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -76,9 +77,11 @@ class Cli:
 
     tmp_path: Path
     api_url: str | None
+    extra_env: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TS_", "PREFECT_"))}
+        env |= self.extra_env
         env |= {
             "PREFECT_HOME": str(self.tmp_path / "prefect-home"),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
