@@ -32,6 +32,19 @@ class Case:
     gitops_path: Callable[[Path], str] | None = None
 
 
+def _rebase_stopped_on_a_conflict(repo: Path) -> None:
+    """What a push's rebase killed half-way leaves: a rebase in progress."""
+    readme = repo / "apps/pgadmin/kustomization.yaml"
+    git(repo, "checkout", "-q", "-b", "side")
+    readme.write_text(readme.read_text() + "# side\n")
+    git(repo, "commit", "-qam", "side")
+    git(repo, "checkout", "-q", "main")
+    readme.write_text(readme.read_text() + "# main\n")
+    git(repo, "commit", "-qam", "main")
+    done = subprocess.run(["git", "rebase", "side"], cwd=repo, capture_output=True, check=False)
+    assert done.returncode != 0 and (repo / ".git/rebase-merge").exists()
+
+
 def _with_repo_path(path: str) -> Callable[[Path, Path], bytes]:
     def write(config: Path, repo: Path) -> bytes:
         return config.read_bytes().replace(str(repo).encode(), path.encode())
@@ -45,6 +58,12 @@ CASES = [
         ("HEAD is detached", "not on branch main", "git -C", "switch main"),
         modes=("apply", "rollback"),
         repo_edit=lambda repo: git(repo, "checkout", "-q", "--detach", "HEAD"),
+    ),
+    Case(
+        "rebase-in-progress",
+        ("a rebase is in progress", "rebase --abort", "then run the slice again"),
+        modes=("apply", "rollback"),
+        repo_edit=_rebase_stopped_on_a_conflict,
     ),
     Case(
         "binary-config",
