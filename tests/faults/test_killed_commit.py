@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from ingress2tailscale.adapters.git_repo import GitRepo
+from ingress2tailscale.config import load_config
+from ingress2tailscale.steps.repo import apply_repo_step
 from tests.conftest import git, make_gitops_repo, write_config
 from tests.faults.conftest import Cli, assert_level, kill_when, no_traceback, slow_hook
 
@@ -59,3 +62,25 @@ def test_files_changed_after_the_kill_are_named_not_overwritten(tmp_path: Path, 
     assert "commit or stash" not in done.stderr
     no_traceback(done.stderr)
     assert (repo / NEW).read_text() == before
+
+
+def test_a_rollback_killed_during_its_revert_commit_is_finished_by_the_next(
+    tmp_path: Path, cli: Cli
+) -> None:
+    repo = make_gitops_repo(tmp_path)
+    config = write_config(tmp_path, repo)
+    start = git(repo, "rev-parse", "HEAD^{tree}")
+    apply_repo_step(load_config(config), GitRepo(repo), "pgadmin", "phase-1", "earlier-run")
+    gate, started = tmp_path / "gate", tmp_path / "hook-started"
+    slow_hook(repo / ".git" / "hooks" / "pre-commit", started, gate)
+    gate.touch()
+    args = ("--slice", "pgadmin", "--rollback", "--config", str(config))
+    kill_when(cli.start(*args), started, signal.SIGKILL, gate)
+    assert git(repo, "status", "--porcelain") != ""  # the revert is staged, not committed
+    done = cli.run(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "interrupted revert had written" in done.stderr
+    assert "rolled back pgadmin: 1 revert commit(s)" in done.stdout
+    no_traceback(done.stdout, done.stderr)
+    assert_level(repo)
+    assert git(repo, "rev-parse", "origin/main^{tree}") == start
