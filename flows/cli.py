@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from ingress2tailscale.errors import MigrationError
+from ingress2tailscale.errors import MigrationError, RunInterruptedError
 
 
 def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
@@ -16,6 +16,9 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     )
     try:
         return main(argv)
+    except RunInterruptedError as exc:
+        print(f"interrupted: stopped at a safe point: {exc}", file=sys.stderr)
+        return exc.exit_code
     except MigrationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -8,14 +8,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from flows import interrupts
 from flows.cli import run_cli
+from flows.temp_server import start_temporary_server
 from ingress2tailscale.config import NO_SLICES, MigrationConfig, load_config
 from ingress2tailscale.errors import ConfigError
 from ingress2tailscale.model import PHASES
 from ingress2tailscale.plan.planner import check_slice_name
 from ingress2tailscale.report import plans_to_json, render_text
 from ingress2tailscale.steps.commit import refuse_errors
-from ingress2tailscale.steps.preview import preflight, preview_plans
+from ingress2tailscale.steps.preview import preflight, preflight_repo, preview_plans
 
 DEFAULT_CONFIG = Path("config/migration.yaml")
 
@@ -42,6 +44,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     parser.add_argument("--rollback", action="store_true", help="revert the slice's commits")
     parser.add_argument("--yes", action="store_true", help="no approval prompt before phase 2")
+    parser.add_argument(
+        "--push-local-commits",
+        action="store_true",
+        help="the branch is ahead of the remote with commits of your own: push them with ours "
+        "(without it such a branch is refused)",
+    )
     parser.add_argument("--sandbox", action="store_true", help="(not available yet)")
     parser.add_argument(
         "--output", choices=("text", "json"), default="text", help="how to print the plan/result"
@@ -69,8 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = slice_names(config, args.slice)
     if args.dry_run:
         return _dry_run(config, names, args)
-    if not args.rollback:
-        preflight(config, names, args.phase, os.environ)  # fast: before Prefect starts
+    if args.rollback:
+        preflight_repo(config, names, args.push_local_commits)
+    else:  # fast: before Prefect starts (the flow checks again, whoever starts it)
+        preflight(config, names, args.phase, os.environ, args.push_local_commits)
+    interrupts.install()  # before Prefect and git start helpers: Ctrl-C must not reach them
+    start_temporary_server()  # before Prefect is imported: it reads PREFECT_API_URL once
     from flows.migrate_flow import run_migration  # Prefect is imported only for real runs
 
     return run_migration(config, names, args)

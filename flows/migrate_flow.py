@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import sys
 from argparse import Namespace
 from pathlib import Path
@@ -20,7 +21,10 @@ os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ingress2tailscale")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 # a first temporary server creates its database: Prefect's 20 s is too short on a busy machine
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# a Prefect API that went away is said within seconds, not after minutes of retries
+os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "2")
 
+import httpx
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.flow_runs import pause_flow_run
@@ -28,6 +32,7 @@ from prefect.input import RunInput
 from prefect.runtime import flow_run
 
 from flows.concurrency import one_run_at_a_time
+from flows.interrupts import check_stop, read_answer
 from flows.plan_flow import publish_plans
 from ingress2tailscale.adapters.git_repo import GitRepo
 from ingress2tailscale.config import MigrationConfig, load_config
@@ -35,7 +40,9 @@ from ingress2tailscale.errors import (
     ApprovalRejectedError,
     CredentialsError,
     MigrationError,
+    OrchestratorError,
     PlanChangedError,
+    RunInterruptedError,
     SliceFailedError,
     ValidationFailedError,
 )
@@ -79,8 +86,10 @@ class _QuietExpectedErrors(logging.Filter):
     """Our own errors are explained by their message: Prefect need not print their traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], MigrationError):
-            record.exc_info, record.exc_text = None, None
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            if isinstance(exc, MigrationError) or orchestrator_failure(exc) is not None:
+                record.exc_info, record.exc_text = None, None
         return True
 
 
@@ -92,6 +101,7 @@ def migrate(
     require_approval: bool = True,
     config: str = "config/migration.yaml",
     approval_mode: Literal["pause", "prompt"] = "pause",
+    push_local_commits: bool = False,
 ) -> list[dict[str, Any]]:
     """Migrate one slice (or `all`, in config order); a failed slice is rolled back.
 
@@ -103,6 +113,7 @@ def migrate(
         require_approval: pause between phase 1 and phase 2 until approved in the Resume form
         config: the migration config, as a path on the machine that runs the flow
         approval_mode: `pause` (the Prefect UI's Resume form) or `prompt` (the terminal)
+        push_local_commits: push commits of the branch that are not the tool's along with ours
     """
     if dry_run:
         return publish_plans(config, slice, phase)
@@ -111,45 +122,86 @@ def migrate(
         check_slice_name(cfg, slice)
     names = cfg.slice_names() if slice == "all" else [slice]
     mode = approval_mode if require_approval else "none"
+    allowed = None if push_local_commits else names
     with one_run_at_a_time(cfg):
-        preflight(cfg, names, phase, os.environ)  # before any write, whoever started the run
-        return [_migrate_slice(cfg, name, phase, mode) for name in names]
+        # before any write, whoever started the run
+        preflight(cfg, names, phase, os.environ, push_local_commits)
+        return [_migrate_slice(cfg, name, phase, mode, allowed) for name in names]
 
 
 @flow(name="rollback")
-def rollback(slice: str, config: str = "config/migration.yaml") -> list[str]:
-    """Revert every commit of a slice (or of all slices, last first), newest first."""
+def rollback(
+    slice: str, config: str = "config/migration.yaml", push_local_commits: bool = False
+) -> list[str]:
+    """Revert every commit of a slice (or of all slices, last first), newest first; first push
+    the reverts an interrupted rollback left unpushed."""
     cfg = load_config(Path(config))
     names = cfg.slice_names() if slice == "all" else [slice]
     repo = open_repo(cfg)
     made: list[str] = []
     with one_run_at_a_time(cfg), repo.lock():
         repo.ensure_clean()
+        if not push_local_commits:
+            repo.refuse_foreign_commits(names)
         for name in reversed(names):
             made += revert_slice(repo, name, _run_id())
     get_run_logger().info("rollback made %d revert commit(s)", len(made))
     return made
 
 
-def _migrate_slice(cfg: MigrationConfig, name: str, phase: str, mode: str) -> dict[str, Any]:
+def _migrate_slice(
+    cfg: MigrationConfig, name: str, phase: str, mode: str, allowed: list[str] | None
+) -> dict[str, Any]:
     run_id = _run_id()
     outcome: dict[str, Any] = {"slice": name, "phase": phase, "steps": []}
-    if phase in ("prereq", "all"):
-        outcome["steps"] += [_step_row(s) for s in _prereq(cfg, name, run_id)]
-    if phase == "prereq":
-        return outcome
     repo = open_repo(cfg)
-    with repo.lock():
+    with repo.lock():  # the tailnet steps too: one run at a time changes this slice
+        if phase in ("prereq", "all"):
+            check_stop(f"slice {name}: nothing was started")
+            outcome["steps"] += [_step_row(s) for s in _prereq(cfg, name, run_id)]
+        if phase == "prereq":
+            return outcome
         repo.ensure_clean()
+        if allowed is not None:
+            repo.refuse_foreign_commits(allowed)
         try:
             outcome["steps"] += _repo_steps(cfg, repo, name, phase, mode, run_id)
+        except RunInterruptedError:
+            raise  # a clean stop between steps: what is done stays, a re-run finishes it
         except Exception as exc:
+            if orchestrator_failure(exc) is not None:  # Prefect failed, not the migration
+                raise OrchestratorError(_api_gone(name, exc)) from exc
             get_run_logger().error("slice %s failed; rolling it back", name)
             reverts = rollback_run(repo, name, run_id)
             raise SliceFailedError(
                 f"slice {name} failed and was rolled back ({len(reverts)} revert commit(s)): {exc}"
             ) from exc
     return outcome
+
+
+def orchestrator_failure(exc: BaseException) -> BaseException | None:
+    """The Prefect API failure behind `exc` (it, its cause or context), or None."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, OrchestratorError | httpx.TransportError):
+            return seen
+        if isinstance(seen, httpx.HTTPStatusError) and seen.response.status_code >= 500:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _api_gone(name: str, exc: BaseException) -> str:
+    found = orchestrator_failure(exc)
+    if isinstance(found, OrchestratorError):
+        return str(found)
+    what = type(found).__name__ if found is not None else type(exc).__name__
+    return (
+        f"the Prefect API stopped answering ({what}) during slice {name}; the run stopped "
+        "there and nothing was rolled back: what was committed and pushed stays"
+    )
 
 
 def _prereq(cfg: MigrationConfig, name: str, run_id: str) -> list[Step]:
@@ -181,6 +233,7 @@ def _repo_steps(
     rows: list[dict[str, Any]] = []
     if name in cfg.service_slices():
         if phase in ("1", "all"):
+            check_stop(f"slice {name}: nothing of phase 1 was started")
             rows.append(_checked(repo, phase1(cfg, repo, name, run_id)))
         approved, comment = _approval(cfg, repo, name, mode) if phase == "all" else (True, "")
         if not approved and mode == "pause":  # rejected in the Resume form: undo the slice
@@ -192,9 +245,12 @@ def _repo_steps(
             rows.append({"name": "phase-2", "action": "none", "reason": why})
             return rows
         if phase in ("2", "all"):
+            check_stop(f"slice {name}: phase 1 is in place; phase 2 was not started")
             rows.append(_checked(repo, phase2(cfg, repo, name, run_id, comment)))
     elif phase in ("1", "all"):
+        check_stop(f"slice {name}: the links were not started")
         rows.append(_checked(repo, links(cfg, repo, name, run_id)))
+    check_stop(f"slice {name}: its steps finished before the stop")
     return rows
 
 
@@ -222,7 +278,8 @@ def _approval(cfg: MigrationConfig, repo: GitRepo, name: str, mode: str) -> tupl
     if mode == "none":
         return True, ""
     if mode == "prompt":
-        answer = input(f"Phase 1 of slice {name} is in place. Apply phase 2? [y/N] ")
+        print(f"Phase 1 of slice {name} is in place. Apply phase 2? [y/N] ", end="", flush=True)
+        answer = read_answer(f"slice {name}: phase 1 is in place; phase 2 was not started")
         return answer.strip().lower() in ("y", "yes"), ""
     plan, dropped = preview_phase2(cfg, repo, name)
     intro = f"Phase 1 of slice **{name}** is in place and passed its checks. Phase 2:\n\n"
@@ -266,15 +323,29 @@ def run_migration(config: MigrationConfig, names: list[str], args: Namespace) ->
     for name in ("prefect.flow_runs", "prefect.task_runs"):
         logging.getLogger(name).addFilter(_QuietExpectedErrors())
     _show_our_log_lines()
-    if not os.environ.get("PREFECT_API_URL"):
-        print(
-            "note: Prefect starts a temporary server for this run (15-25 s); keep one running "
-            "(`prefect server start`) and set PREFECT_API_URL=http://127.0.0.1:4200/api to skip "
-            "that and to see the run in the UI",
-            file=sys.stderr,
-        )
+    try:
+        return _run(config, args)
+    except BaseException as exc:
+        if isinstance(exc, RunInterruptedError) or orchestrator_failure(exc) is None:
+            raise
+        again = _same_command(config, args)
+        raise OrchestratorError(f"{_api_gone(args.slice, exc)}. To finish, run: {again}") from None
+
+
+def _same_command(config: MigrationConfig, args: Namespace) -> str:
+    words = ["python", "-m", "flows.migrate", "--slice", args.slice, "--phase", args.phase]
+    words += ["--config", str(config.source_path)]
+    words += [flag for flag, on in (("--rollback", args.rollback), ("--yes", args.yes)) if on]
+    return shlex.join(words)
+
+
+def _run(config: MigrationConfig, args: Namespace) -> int:
     if args.rollback:
-        made = rollback(slice=args.slice, config=str(config.source_path))
+        made = rollback(
+            slice=args.slice,
+            config=str(config.source_path),
+            push_local_commits=args.push_local_commits,
+        )
         print(f"rolled back {args.slice}: {len(made)} revert commit(s)")
         return 0
     if not args.yes and args.phase == "all" and not sys.stdin.isatty():
@@ -285,6 +356,7 @@ def run_migration(config: MigrationConfig, names: list[str], args: Namespace) ->
         config=str(config.source_path),
         require_approval=not args.yes,
         approval_mode="prompt",
+        push_local_commits=args.push_local_commits,
     )
     if args.output == "json":
         print(json.dumps(done if args.slice == "all" else done[0], indent=2))

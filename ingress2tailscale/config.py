@@ -280,6 +280,13 @@ def load_config(path: Path) -> MigrationConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a UTF-8 text file (byte {exc.start} cannot be read); the config is "
+            "YAML text: point --config at config/migration.yaml"
+        ) from None
+    if "\0" in text:
+        raise ConfigError(f"{path}: a binary file, not a YAML config; point --config at the YAML")
     try:
         root = yaml.compose(text, Loader=yaml.CSafeLoader)
         data = yaml.load(text, Loader=yaml.CSafeLoader)

@@ -8,6 +8,8 @@
     ├── CheckError                  static checks failed on files the plan would write
     ├── PlanChangedError            the repo changed since the plan that was approved
     ├── RepoLockedError             another run holds the repo's lock (pid and start named)
+    ├── RetryLaterError             an API asked us to wait (before anything changed)
+    ├── RunInterruptedError         exit 130: Ctrl-C, the run stopped at a safe point
     └── ExternalError               exit 1: a system outside us failed; the slice was rolled back
         ├── TailscaleError          the Tailscale API (status code kept, never a secret)
         │   ├── TailscaleAuthError        401 / 403 (missing scope named when known)
@@ -16,6 +18,7 @@
         ├── TerraformError          a Terraform file or the configured apply command
         ├── ClusterError            the Kubernetes API (never a token or a Secret's value)
         │   └── ClusterNotFoundError    an object that is not in the cluster (yet)
+        ├── OrchestratorError       Prefect's API went away: the run stopped, nothing rolled back
         ├── GitError                the GitOps repo's git operations
         │   └── PushRejectedError   the remote refused our push and a rebase did not fix it
         ├── SliceFailedError        a slice failed part-way and was rolled back
@@ -64,6 +67,16 @@ class RepoLockedError(MigrationError):
     """Another run is changing the GitOps repo; this one changed nothing."""
 
 
+class RetryLaterError(MigrationError):
+    """An outside API is throttling or unavailable before the run changed anything."""
+
+
+class RunInterruptedError(MigrationError):
+    """Ctrl-C: the run stopped between steps; running it again finishes it."""
+
+    exit_code = 130
+
+
 class ExternalError(MigrationError):
     """A system outside the tool failed."""
 
@@ -73,9 +86,12 @@ class ExternalError(MigrationError):
 class TailscaleError(ExternalError):
     """The Tailscale API answered with an error or could not be reached."""
 
-    def __init__(self, message: str, status_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, status_code: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.retry_after = retry_after  # seconds the API asked us to wait (Retry-After)
 
 
 class TailscaleAuthError(TailscaleError):
@@ -100,6 +116,10 @@ class ClusterError(ExternalError):
 
 class ClusterNotFoundError(ClusterError):
     """404 for an object whose kind the cluster knows (a missing CRD is a plain ClusterError)."""
+
+
+class OrchestratorError(ExternalError):
+    """Prefect's API failed: the run stopped where it was; work that passed its checks stays."""
 
 
 class GitError(ExternalError):

@@ -13,7 +13,9 @@ def rollback_run(repo: GitRepo, slice_name: str, run_id: str) -> list[str]:
 
 @task(name="revert-slice", cache_policy=NO_CACHE, persist_result=False)
 def revert_slice(repo: GitRepo, slice_name: str, run_id: str) -> list[str]:
+    """The reverts this rollback pushed: first those an interrupted rollback left unpushed."""
+    resumed = [c.sha for c in repo.push_pending(slice_name, ["rollback"])]
     made = repo.revert_slice(slice_name, run_id)
     if made:
         repo.push()
-    return made
+    return resumed + made

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from ingress2tailscale.errors import ConfigError, TerraformError
+from ingress2tailscale.limits import APPLY_COMMAND
 
 OUTPUT_TAIL_LINES = 20
 SECRET_ENV_VARS = ("TS_API_KEY", "TS_OAUTH_CLIENT_SECRET")
@@ -44,6 +45,10 @@ def run_apply(command: str, *, cwd: Path, environ: Mapping[str, str], timeout: f
     tail = ":\n" + "\n".join(lines) if lines else " (no output)"
     if code is None:
         raise TerraformError(f"`{shown}` did not finish in {timeout:.0f} s and was stopped{tail}")
+    if code != 0 and APPLY_COMMAND.exceeded(code, "\n".join(lines)):
+        raise TerraformError(
+            f"`{shown}` needed more than {APPLY_COMMAND.describe()} and was stopped{tail}"
+        )
     if code != 0:
         raise TerraformError(f"`{shown}` failed with exit code {code}{tail}")
 
@@ -62,6 +67,7 @@ def _start(
             text=True,
             errors="replace",
             start_new_session=True,  # its own process group, so a timeout stops its children too
+            preexec_fn=APPLY_COMMAND.preexec(),
         )
     except OSError as exc:
         raise TerraformError(f"cannot run `{shown}` in {cwd}: {exc.strerror}") from None

@@ -282,10 +282,14 @@ class TailscaleClient:
             )
             time.sleep(delay)
             waited += delay
+        asked = _retry_after(response)
+        wait = f"; it asked to wait {asked:.0f} s (Retry-After)" if asked is not None else ""
         raise TailscaleError(
             f"{method} {path} still failed after {attempt} attempts and {waited:.1f} s of "
-            f"back-off: {response.status_code} {self._api_message(response)}; try again later",
+            f"back-off: {response.status_code} {self._api_message(response)}{wait}; "
+            "try again later",
             response.status_code,
+            asked,
         )
 
     def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:

@@ -27,6 +27,7 @@ from ingress2tailscale.checks.verdicts import (
     write_verdict,
 )
 from ingress2tailscale.kinds import KUSTOMIZATION_FILES, KUSTOMIZE_API_GROUP, YAML_SUFFIXES
+from ingress2tailscale.limits import KUBECTL
 from ingress2tailscale.model import Notice
 
 REMOTE_PREFIXES = ("github.com/", "gitlab.com/", "bitbucket.org/", "git@", "git::", "ssh:")
@@ -52,17 +53,31 @@ def check_kustomizations(tree: PlannedTree) -> list[Notice]:
 def build_kustomizations(tree: PlannedTree, broken: set[str]) -> list[Notice]:
     """`kubectl kustomize` each folder holding a changed file, on a copy with the changes; not
     the folders holding a `broken` file, nor those with remote bases (they need the network)."""
-    kubectl = shutil.which("kubectl")
-    if not tree.changed or kubectl is None:
+    if not tree.changed:
         return []
     nearest = {k for p in tree.changed for k in tree.kustomizations_above(p)[:1]}
-    kfiles = {k for k in nearest if not _remote_entries(tree, k) and not _holds(k, broken)}
-    if not kfiles:
-        return []
+    remote = {k: _remote_entries(tree, k) for k in nearest}
+    notices = [_unfollowed(k, entries) for k, entries in sorted(remote.items()) if entries]
+    kubectl = shutil.which("kubectl")
+    kfiles = {k for k in nearest if not remote[k] and not _holds(k, broken)}
+    if not kfiles or kubectl is None:
+        return notices
     with tempfile.TemporaryDirectory(prefix="i2ts-kustomize-") as scratch:
         copy = Path(scratch) / "repo"
         tree.materialize(copy, kfiles)
-        return [n for k in sorted(kfiles) for n in _kustomize_verdict(tree, kubectl, copy, k)]
+        built = [n for k in sorted(kfiles) for n in _kustomize_verdict(tree, kubectl, copy, k)]
+    return notices + built
+
+
+def _unfollowed(kpath: str, entries: list[str]) -> Notice:
+    """A folder the build check cannot follow: it names what lies outside the repo."""
+    listed = ", ".join(f"`{e}`" for e in entries)
+    message = (
+        f"lists {listed}, outside this repo (remote, or above its root): the build check "
+        "(`kubectl kustomize`) cannot follow it and is not run for this folder; check that it "
+        "still builds after the change"
+    )
+    return Notice("warning", f"{kpath}:1", message)
 
 
 def _kustomize_verdict(tree: PlannedTree, kubectl: str, copy: Path, kpath: str) -> list[Notice]:
@@ -171,19 +186,35 @@ class PlannedTree:
         if reaches_up:
             shutil.copytree(self.root, dest, symlinks=True, ignore=ignore)
         else:
-            for folder in {posixpath.dirname(k) for k in folders}:
+            copied: list[str] = []
+            for folder in sorted({posixpath.dirname(k) for k in folders}):  # parents first
                 source = self.root / folder
-                if source.is_dir():
-                    shutil.copytree(source, dest / folder, symlinks=True, ignore=ignore)
+                if any(_within(folder, c) for c in copied) or not source.is_dir():
+                    continue  # a folder inside one copied already
+                shutil.copytree(source, dest / folder, symlinks=True, ignore=ignore)
+                copied.append(folder)
         for path, text in self.overlay.items():
-            if not reaches_up and not any(path.startswith(posixpath.dirname(k)) for k in folders):
+            if not reaches_up and not any(_within(path, posixpath.dirname(k)) for k in folders):
                 continue
             target = dest / path
-            if text is None:
-                target.unlink(missing_ok=True)
-            else:
+            if not _inside(dest, target.parent):
+                continue  # under a copied link to a folder: kustomize reads it as it is
+            # a copied symlink is replaced, never written through (its target is not ours)
+            target.unlink(missing_ok=True)
+            if text is not None:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text)
+                with open(target, "x", encoding="utf-8") as out:  # "x": a fresh file, no link
+                    out.write(text)
+
+
+def _within(path: str, folder: str) -> bool:
+    return not folder or path == folder or path.startswith(folder + "/")
+
+
+def _inside(dest: Path, folder: Path) -> bool:
+    """Whether `folder` (resolved through links, as far as it exists) is inside `dest`."""
+    real, top = os.path.realpath(folder), os.path.realpath(dest)
+    return os.path.commonpath([real, top]) == top
 
 
 def is_yaml_path(path: str) -> bool:
@@ -233,6 +264,7 @@ def _run_kustomize(kubectl: str, copy: Path, kpath: str) -> list[Notice]:
             text=True,
             timeout=KUBECTL_TIMEOUT_S,
             check=False,
+            preexec_fn=KUBECTL.preexec(),
         )
     except subprocess.TimeoutExpired:
         return [
@@ -242,6 +274,13 @@ def _run_kustomize(kubectl: str, copy: Path, kpath: str) -> list[Notice]:
         ]
     if result.returncode == 0:
         return []
+    if KUBECTL.exceeded(result.returncode, result.stderr):
+        message = (
+            f"`kubectl kustomize` needed more than {KUBECTL.describe()} and was stopped: look "
+            "in this folder for a YAML alias bomb (anchors expanding each other) or a runaway "
+            "generator"
+        )
+        return [Notice("error", f"{kpath}:1", message)]
     text = KLOG_PREFIX.sub("", result.stderr.strip()).replace(f"{copy}/", "")
     if len(text) > 1 and text[0] == text[-1] == '"':  # klog quotes the error: unwrap it
         text = text[1:-1].replace("\\'", "'").replace('\\"', '"')
@@ -282,7 +321,8 @@ def _holds(kpath: str, paths: set[str]) -> bool:
 def _remote_entries(tree: PlannedTree, kpath: str) -> list[str]:
     data = _load_kustomization(tree, kpath)
     entries = [*(data.get("resources") or []), *(data.get("components") or [])]
-    return [e for e in entries if isinstance(e, str) and _local_target("", e) is None]
+    folder = posixpath.dirname(kpath)
+    return [e for e in entries if isinstance(e, str) and _local_target(folder, e) is None]
 
 
 def _local_target(folder: str, entry: object) -> str | None:

@@ -15,6 +15,7 @@ from hcl2.rules.containers import TupleRule
 from lark.exceptions import LarkError
 
 from ingress2tailscale.errors import ConfigError
+from ingress2tailscale.limits import TERRAFORM_FMT
 
 # A current scope, and the legacy scope that already grants it.
 LEGACY_SCOPES = {"devices:core": "devices"}
@@ -107,6 +108,7 @@ def check_terraform_fmt(text: str) -> str | None:
             text=True,
             timeout=FMT_TIMEOUT_SECONDS,
             check=False,
+            preexec_fn=TERRAFORM_FMT.preexec(),
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"{binary} fmt could not run: {exc}"

@@ -29,6 +29,13 @@ def plan_homepage(
     for ref in (cm_ref, deploy_ref):
         if ws.inventory.get(ref) is None:
             raise PlanError(f"consumers.homepage: {ref} is not in the GitOps repo" + _why(ws, ref))
+        copies = ws.inventory.applied_copies(ref)
+        if len(copies) > 1:
+            where = ", ".join(f"{d.path}:{d.line}" for d in copies)
+            raise PlanError(
+                f"consumers.homepage: {ref} is defined {len(copies)} times ({where}); the links "
+                "would follow in one of them only: keep one, then plan again"
+            )
     cm = ws.inventory.get(cm_ref)
     assert cm is not None
     if consumer.key not in (cm.body.get("data") or {}):

@@ -66,6 +66,14 @@ def derive_exposure(config: MigrationConfig, inventory: Inventory, name: str) ->
     spec = config.service_slices()[name]
     ref = ResourceRef(spec.source.kind, spec.source.namespace, spec.source.name)
     source = inventory.get(ref)
+    copies = inventory.applied_copies(ref)
+    if len(copies) > 1:
+        raise PlanError(
+            f"{config.source_path}: slices.{name}.from: {ref} is defined {len(copies)} times: "
+            + ", ".join(f"{d.path}:{d.line}" for d in copies)
+            + "; Flux applies them all, and the migration would change only one. Keep one "
+            "(a stray copy can go; a variant belongs in a kustomize patch), then plan again"
+        )
     if source is None:
         where = f"{config.source_path}: slices.{name}.from: {ref}"
         rendered = releases_rendering(inventory, ref)
@@ -256,6 +264,13 @@ def _https_from_service(
 def _from_service(
     config: MigrationConfig, name: str, spec: ServiceSlice, src: Document
 ) -> Exposure:
+    if not spec.selector and not (src.body.get("spec") or {}).get("selector"):
+        raise PlanError(
+            f"{config.source_path}: slices.{name}.from: {src.ref} ({src.path}:{src.line}) has "
+            "no selector: its endpoints are kept by hand (an Endpoints/EndpointSlice object), "
+            "and a tailnet LoadBalancer without a selector would have none. Set "
+            f"slices.{name}.selector to the labels of the pods it should reach"
+        )
     return _exposure(config, name, src)
 
 

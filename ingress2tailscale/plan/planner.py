@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from ingress2tailscale.checks.manifests import check_files
 from ingress2tailscale.config import LinksSlice, MigrationConfig
@@ -178,6 +180,9 @@ def _plan_repo_steps(
     notices += _duplicate_hostnames(config, inventory, exp)
     notices += _unowned_tags(config, exp) + _missing_backends(inventory, exp)
     notices += old_host_mentions(inventory, exp, _links_edit(config))
+    notices += _repeated_backends(inventory, exp)
+    if phase in ("2", "all"):
+        notices += _patches_left(inventory, exp)
     if phase in ("1", "all"):
         step, found = _file_step("phase-1", inventory, exp, plan_phase1)
         steps.append(step)
@@ -236,9 +241,25 @@ def _file_step(
     notices = build(ws, exp)
     changes = ws.changes()
     notices += check_files(inventory.tree.root, ws.overrides(), inventory.tree.overrides)
+    notices += _linked_edits(inventory.tree.root, [c.path for c in changes])
     if not changes:
         return Step(name, "none", _done_reason(name, exp)), notices
     return Step(name, "change", _change_reason(name, exp), tuple(changes)), notices
+
+
+def _linked_edits(root: Path, paths: Sequence[str]) -> list[Notice]:
+    """A file the plan changes must not be a symlink: the edit would land in its target."""
+    notices = []
+    for path in paths:
+        full = root / path
+        if full.is_symlink():
+            target = os.path.realpath(full)
+            message = (
+                f"a symbolic link (to {target}): the plan would change the file through the "
+                "link; replace the link by the file itself, then plan again"
+            )
+            notices.append(Notice("error", path, message))
+    return notices
 
 
 def _overrides_of(step: Step) -> dict[str, str | None]:
@@ -277,6 +298,7 @@ def _links_step(
         notices += plan_homepage(ws, spec.consumers.homepage, hosts, own)
     changes = ws.changes()
     notices += check_files(inventory.tree.root, ws.overrides(), inventory.tree.overrides)
+    notices += _linked_edits(inventory.tree.root, [c.path for c in changes])
     if not changes:
         return Step("links", "none", "consumers already point at the tailnet names"), notices
     reason = "point consumers at " + ", ".join(sorted(set(hosts.values())))
@@ -394,6 +416,34 @@ def _missing_backends(inventory: Inventory, exp: Exposure) -> list[Notice]:
                     f"(it has {', '.join(str(p.get('name') or p.get('port')) for p in ports)})",
                 )
             )
+    return notices
+
+
+def _repeated_backends(inventory: Inventory, exp: Exposure) -> list[Notice]:
+    """A backend Service defined twice: which one the new exposure reaches is not known."""
+    notices = []
+    for service in sorted({s for s, _ in exp.backends}):
+        copies = inventory.applied_copies(ResourceRef("Service", exp.source.namespace, service))
+        if len(copies) > 1:
+            where = ", ".join(f"{d.path}:{d.line}" for d in copies)
+            message = (
+                f"routes to Service {exp.source.namespace}/{service}, which is defined "
+                f"{len(copies)} times ({where}): keep one, then plan again"
+            )
+            notices.append(Notice("error", str(exp.source.ref), message))
+    return notices
+
+
+def _patches_left(inventory: Inventory, exp: Exposure) -> list[Notice]:
+    """Kustomize patches of the object phase 2 removes would keep applying to nothing."""
+    notices = []
+    for doc, kpath in inventory.patches(exp.source.ref):
+        message = (
+            f"phase 2 removes it, but the kustomize patch {doc.path}:{doc.line} (listed in "
+            f"{kpath}) keeps applying to it, and the build fails on a patch without its "
+            f"object: remove the patch and its entry in {kpath}, then run phase 2"
+        )
+        notices.append(Notice("error", str(exp.source.ref), message))
     return notices
 
 

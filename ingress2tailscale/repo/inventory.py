@@ -18,6 +18,8 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import yaml
+
 from ingress2tailscale.errors import InventoryError
 from ingress2tailscale.kinds import FLUX_KUSTOMIZE_API, KUSTOMIZATION_FILES, YAML_SUFFIXES
 from ingress2tailscale.model import Document, Notice, ResourceRef
@@ -58,6 +60,34 @@ __all__ = [
 MAX_VIEWS = 8  # repos whose last inventory is kept in memory: an unchanged repo reuses it
 
 
+def patch_files(kpath: str, text: str) -> set[str]:
+    """Repo paths of the files a kustomization lists under `patches` (`path:`) or
+    `patchesStrategicMerge` (inline patches are not files)."""
+    try:
+        data = yaml.load(text, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError:
+        return set()
+    if not isinstance(data, dict):
+        return set()
+    entries = [p.get("path") for p in data.get("patches") or [] if isinstance(p, dict)]
+    entries += [p for p in data.get("patchesStrategicMerge") or [] if "\n" not in str(p)]
+    folder = posixpath.dirname(kpath)
+    return {posixpath.normpath(posixpath.join(folder, e)) for e in entries if isinstance(e, str)}
+
+
+def refuse_outside_link(root: Path, path: str) -> None:
+    """A symlinked manifest is read through its link only when its target is inside the repo."""
+    target = os.path.realpath(os.path.join(root, path))
+    inside = os.path.realpath(root)
+    if os.path.commonpath([target, inside]) != inside:
+        raise InventoryError(
+            f"{path}: a symbolic link to {target}, outside the GitOps repo: the tool reads and "
+            "edits only files inside the repo; replace the link by the file itself"
+        )
+    if not os.path.exists(target):
+        raise InventoryError(f"{path}: a symbolic link to {target}, which does not exist")
+
+
 class RepoTree:
     """The files of a GitOps repo: the folder on disk, with planned changes laid over it.
 
@@ -74,8 +104,11 @@ class RepoTree:
     def read(self, path: str) -> str | None:
         if path in self.overrides:
             return self.overrides[path]
+        full = os.path.join(self.root, path)
+        if os.path.islink(full):
+            refuse_outside_link(self.root, path)
         try:
-            with open(os.path.join(self.root, path), encoding="utf-8") as file:
+            with open(full, encoding="utf-8") as file:
                 return file.read()
         except FileNotFoundError:
             return None
@@ -112,6 +145,8 @@ class Inventory:
         )
         self.flux_targets = flux_targets or {}  # Flux Kustomization path -> targetNamespace
         self._view = view
+        self._patch_cache: dict[str, set[str]] = {}
+        self._repeated_keys: set[tuple[str, str, str]] | None = None
         # what `applied` may reuse: the Applied of the inventory this one changed, and the change
         self._earlier: tuple[Applied | None, frozenset[str]] = (None, frozenset())
 
@@ -136,14 +171,12 @@ class Inventory:
         return [] if applied is None else applied.appliers(path)
 
     def unapplied_copies(self, ref: ResourceRef) -> list[Document]:
-        """The documents of `ref` in files Flux does not apply."""
+        """The documents defining `ref` in files Flux does not apply."""
         return [d for d in self.copies(ref) if not self.is_applied(d.path)]
 
-    def copies(self, ref: ResourceRef) -> list[Document]:
-        """Every document with this identity, applied or not, in file order."""
-        key = (ref.kind, ref.namespace, ref.name)
-        rows = [r for r in self._view.of_kind(ref.kind) if (r[5], r[8], r[7]) == key]
-        return [self._view.document(r) for r in rows]
+    def applied_copies(self, ref: ResourceRef) -> list[Document]:
+        """The documents defining `ref` in files Flux applies (more than one: a problem)."""
+        return [d for d in self.copies(ref) if self.is_applied(d.path)]
 
     @property
     def documents(self) -> DocumentList:
@@ -158,13 +191,62 @@ class Inventory:
         ]
 
     def get(self, ref: ResourceRef) -> Document | None:
-        """The document of `ref` that Flux applies (the first one; None when no applied file
-        defines it, see `copies`)."""
+        """The object with this identity that Flux applies (the first; None when no applied
+        file defines it, see `copies`); a kustomize patch of it is never the object."""
         row = self._view.first((ref.kind, ref.namespace, ref.name))
-        if row is None or self.is_applied(row[0]):
-            return None if row is None else self._view.document(row)
-        applied = [d for d in self.copies(ref) if self.is_applied(d.path)]
-        return applied[0] if applied else None
+        if row is None:
+            return None
+        key = (ref.kind, ref.namespace, ref.name)
+        if key not in self._repeated and self.is_applied(row[0]):
+            return self._view.document(row)
+        return next(iter(self.applied_copies(ref)), None)
+
+    def all_of(self, ref: ResourceRef) -> list[Document]:
+        """Every document with this identity: the object, stray copies, kustomize patches."""
+        key = (ref.kind, ref.namespace, ref.name)
+        if key not in self._repeated:
+            found = self._view.first(key)
+            return [] if found is None else [self._view.document(found)]
+        rows = [r for r in self._view.of_kind(ref.kind) if (r[5], r[8], r[7]) == key]
+        return [self._view.document(r) for r in rows]
+
+    def copies(self, ref: ResourceRef) -> list[Document]:
+        """The documents defining this object (more than one is a problem to name)."""
+        return [d for d in self.all_of(ref) if not self.patched_by(d)]
+
+    def patches(self, ref: ResourceRef) -> list[tuple[Document, str]]:
+        """Kustomize patches of this object, each with the kustomization that lists it."""
+        found = [(d, self.patched_by(d)) for d in self.all_of(ref)]
+        return [(d, k) for d, k in found if k]
+
+    def patched_by(self, doc: Document) -> str:
+        """The kustomization listing `doc`'s file under `patches` or `patchesStrategicMerge`
+        (in its folder or above), or ''."""
+        folder = doc.path
+        while folder:
+            folder = posixpath.dirname(folder)
+            kpath = self.kustomization_for(posixpath.join(folder, "x") if folder else "x")
+            if kpath is not None and doc.path in self._patch_files(kpath):
+                return kpath
+        return ""
+
+    def _patch_files(self, kpath: str) -> set[str]:
+        found = self._patch_cache.get(kpath)
+        if found is None:
+            found = self._patch_cache[kpath] = patch_files(kpath, self.tree.read(kpath) or "")
+        return found
+
+    @property
+    def _repeated(self) -> set[tuple[str, str, str]]:
+        """Identities defined by more than one document (found once per inventory)."""
+        if self._repeated_keys is None:
+            seen: set[tuple[str, str, str]] = set()
+            repeated: set[tuple[str, str, str]] = set()
+            for row in self._view.rows:
+                key = (row[5], row[8], row[7])
+                (repeated if key in seen else seen).add(key)
+            self._repeated_keys = repeated
+        return self._repeated_keys
 
     def find(self, kind: str, namespace: str, name: str) -> Document | None:
         return self.get(ResourceRef(kind, namespace, name))

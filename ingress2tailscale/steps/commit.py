@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ingress2tailscale.adapters.git_repo import TRAILER_OLD_HOST, GitRepo, trailers_for
 from ingress2tailscale.errors import CheckError
 from ingress2tailscale.model import Plan, Step, trailer_phase
 
 
-def commit_step(repo: GitRepo, plan: Plan, step: Step, run_id: str, note: str = "") -> str | None:
+def commit_step(
+    repo: GitRepo,
+    plan: Plan,
+    step: Step,
+    run_id: str,
+    after_rebase: Callable[[], None] | None = None,
+    note: str = "",
+) -> str | None:
     """Commit and push one step's file changes; returns the commit, or None if nothing to do.
-    `note` (an approver's comment) is a paragraph of the message."""
+    `after_rebase` checks the commit again when the push had to rebase it; `note` (an
+    approver's comment) is a paragraph of the message."""
     if step.action != "change":
         return None
     refuse_errors(plan)
@@ -24,7 +34,7 @@ def commit_step(repo: GitRepo, plan: Plan, step: Step, run_id: str, note: str = 
     sha = repo.commit_changes(changes, subject, body, trailers)
     if sha is None:
         return None
-    repo.push()
+    repo.push(after_rebase)
     return repo.head()  # a rebase before the push gives the commit a new id
 
 

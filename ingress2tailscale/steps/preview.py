@@ -4,15 +4,26 @@ line or a flow run): the tailnet is read, never written; the repo is read as it 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+from ingress2tailscale.adapters.tailscale_api import TailscaleClient
 from ingress2tailscale.config import MigrationConfig
-from ingress2tailscale.errors import ConfigError, CredentialsError, PlanError, TailscaleAuthError
+from ingress2tailscale.errors import (
+    ConfigError,
+    CredentialsError,
+    PlanError,
+    RetryLaterError,
+    TailscaleAuthError,
+    TailscaleError,
+)
 from ingress2tailscale.model import Phase, Plan
 from ingress2tailscale.plan.planner import plan_slices
 from ingress2tailscale.repo.inventory import RepoTree
 from ingress2tailscale.steps.commit import refuse_errors
 from ingress2tailscale.steps.prereq import make_client, plan_prereq
 from ingress2tailscale.steps.repo import open_repo, recorded_old_hosts
+
+THROTTLED = (429, 503)  # at pre-flight: nothing changed yet, so an input-like refusal (exit 2)
 
 
 def preview_plans(
@@ -34,6 +45,11 @@ def gitops_tree(config: MigrationConfig) -> RepoTree:
     tree = RepoTree(config.gitops.path)
     if not tree.root.is_dir():
         raise ConfigError(f"{config.source_path}: gitops.path {tree.root} is not a folder")
+    if tree.root.resolve() in (Path(tree.root.anchor), Path.home().resolve()):
+        raise ConfigError(
+            f"{config.source_path}: gitops.path is {tree.root}, a whole file system or home "
+            "folder; set it to the root of your clone of the Flux repo"
+        )
     return tree
 
 
@@ -46,13 +62,20 @@ def old_hosts(config: MigrationConfig) -> dict[str, str]:
 
 
 def preflight(
-    config: MigrationConfig, names: Sequence[str], phase: Phase, environ: Mapping[str, str]
+    config: MigrationConfig,
+    names: Sequence[str],
+    phase: Phase,
+    environ: Mapping[str, str],
+    push_local_commits: bool = False,
 ) -> None:
     """Everything that would make a real run refuse, found before anything changes (exit 2):
-    the repo clean and on its branch, every slice planned without errors, one credentials read."""
-    open_repo(config).ensure_clean()
+    the repo clean and on its branch, every slice planned without errors, the branch ahead of
+    the remote only with our commits, one credentials read."""
+    preflight_repo(config, names, push_local_commits, compare=False)
     plans = plan_slices(config, gitops_tree(config), names, phase, False, (), old_hosts(config))
     refuse_errors(*plans)
+    if phase != "prereq":
+        preflight_repo(config, names, push_local_commits)  # fetches: only once plans are good
     if phase not in ("prereq", "all"):
         return
     client = make_client(config, environ, read_only=True)
@@ -62,10 +85,40 @@ def preflight(
             "and TS_OAUTH_CLIENT_SECRET (or run --phase 1 / --phase 2 for repo changes)"
         )
     with client:
-        try:  # a read the run needs anyway: refused credentials stop it here
-            if config.tailscale.policy is not None:
-                client.get_policy()
-            else:
-                client.get_settings()
-        except TailscaleAuthError as exc:
-            raise CredentialsError(f"the Tailscale API refused the credentials: {exc}") from exc
+        _try_credentials(config, client)
+
+
+def preflight_repo(
+    config: MigrationConfig,
+    names: Sequence[str],
+    push_local_commits: bool = False,
+    compare: bool = True,
+) -> None:
+    """The repo is clean, on its branch, and (`compare`) ahead of the remote only with our
+    commits (unless `push_local_commits`)."""
+    repo = open_repo(config)
+    try:
+        repo.ensure_clean()
+        if compare and not push_local_commits:
+            repo.refuse_foreign_commits(names)
+    finally:
+        repo.close()
+
+
+def _try_credentials(config: MigrationConfig, client: TailscaleClient) -> None:
+    """One read the run needs anyway: refused credentials stop it before anything changes."""
+    try:
+        if config.tailscale.policy is not None:
+            client.get_policy()
+        else:
+            client.get_settings()
+    except TailscaleAuthError as exc:
+        raise CredentialsError(f"the Tailscale API refused the credentials: {exc}") from exc
+    except TailscaleError as exc:
+        if exc.status_code not in THROTTLED:
+            raise
+        when = f"in {exc.retry_after:.0f} s" if exc.retry_after is not None else "in a while"
+        raise RetryLaterError(
+            f"the Tailscale API is not taking requests now ({exc}); nothing was changed: "
+            f"run again {when}"
+        ) from exc

@@ -12,9 +12,10 @@ from tests.conftest import ROOT
 
 PACKAGE = "ingress2tailscale"
 # what each part of the domain package may import of the package (besides itself)
-BASE = {"errors", "kinds", "model", "config", "manifest_yaml"}
+BASE = {"errors", "kinds", "model", "config", "manifest_yaml", "limits"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
+    "limits": set(),
     "kinds": set(),
     "manifest_yaml": set(),
     "model": {"errors", "manifest_yaml"},

@@ -269,8 +269,18 @@ def test_kustomization_resources_must_exist(
     kust = f"resources:\n  - namespace.yaml\n  - {entry}\n"
     write_tree(tmp_path, {"apps/namespace.yaml": namespace("a"), **extra})
     notices = check_files(tmp_path, {"apps/kustomization.yaml": kust})
-    bad = [n for n in notices if f"`{entry}`" in n.message]
+    bad = [n for n in errors(notices) if f"`{entry}`" in n.message]
     assert (bad == []) is ok
+
+
+@pytest.mark.parametrize("entry", ["github.com/org/repo//deploy?ref=v1", "../../elsewhere"])
+def test_a_kustomization_the_build_cannot_follow_says_so(tmp_path: Path, entry: str) -> None:
+    kust = f"resources:\n  - namespace.yaml\n  - {entry}\n"
+    write_tree(tmp_path, {"apps/namespace.yaml": namespace("a")})
+    notices = check_files(tmp_path, {"apps/kustomization.yaml": kust})
+    (notice,) = [n for n in notices if "cannot follow" in n.message]
+    assert notice.level == "warning" and notice.subject == "apps/kustomization.yaml:1"
+    assert f"`{entry}`" in notice.message and "not run for this folder" in notice.message
 
 
 def test_new_file_not_in_its_kustomization_is_a_warning(tmp_path: Path) -> None:

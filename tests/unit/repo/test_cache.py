@@ -281,12 +281,13 @@ def scanned_afresh(repo: Path) -> set[tuple[str, str]]:
 
 def test_a_symlink_whose_target_changes_kind_is_seen(tmp_path: Path) -> None:
     """A folder holding a symlink cannot vouch for its listing: the link's target may turn from
-    a folder (skipped) into a YAML file (scanned) without the folder changing."""
+    a folder (skipped) into a YAML file (scanned) without the folder changing. (The target is
+    inside the repo: a link to outside it is an error.)"""
     repo = tmp_path / "repo"
     (repo / ".git").mkdir(parents=True)
     write_service(repo, "web")
-    outside = tmp_path / "outside"
-    outside.mkdir()
+    outside = repo / ".shared" / "target"  # a hidden folder: not walked itself
+    outside.mkdir(parents=True)
     (repo / "apps" / "web" / "linked.yaml").symlink_to(outside)
     write_trusted_cache(repo)
     assert names(repo) == {("apps/web/service.yaml", "web")}
