@@ -41,7 +41,14 @@ def one_run_at_a_time(config: MigrationConfig) -> Iterator[None]:
     holder = ConcurrencyLeaseHolder(type="flow_run", id=UUID(me)) if me else None
     wait = config.prefect.lock_wait_s
     try:
-        with concurrency(list(names), occupy=1, timeout_seconds=wait, holder=holder, strict=True):
+        with concurrency(
+            list(names),
+            occupy=1,
+            timeout_seconds=wait,
+            holder=holder,
+            strict=True,
+            lease_duration=60,
+        ):
             yield
     except TimeoutError as exc:
         held = "; ".join(f"{what} is held by {_holder(name)}" for name, what in names.items())

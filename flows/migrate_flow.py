@@ -11,6 +11,7 @@ import os
 import shlex
 import sys
 from argparse import Namespace
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Literal
 
@@ -102,6 +103,7 @@ def migrate(
     config: str = "config/migration.yaml",
     approval_mode: Literal["pause", "prompt"] = "pause",
     push_local_commits: bool = False,
+    exclusive: bool = True,
 ) -> list[dict[str, Any]]:
     """Migrate one slice (or `all`, in config order); a failed slice is rolled back.
 
@@ -114,6 +116,8 @@ def migrate(
         config: the migration config, as a path on the machine that runs the flow
         approval_mode: `pause` (the Prefect UI's Resume form) or `prompt` (the terminal)
         push_local_commits: push commits of the branch that are not the tool's along with ours
+        exclusive: hold the repo's and the tailnet's global concurrency limits for the run (the
+            command line relies on the repo's own lock instead)
     """
     if dry_run:
         return publish_plans(config, slice, phase)
@@ -123,7 +127,7 @@ def migrate(
     names = cfg.slice_names() if slice == "all" else [slice]
     mode = approval_mode if require_approval else "none"
     allowed = None if push_local_commits else names
-    with one_run_at_a_time(cfg):
+    with one_run_at_a_time(cfg) if exclusive else nullcontext():
         # before any write, whoever started the run
         preflight(cfg, names, phase, os.environ, push_local_commits)
         return [_migrate_slice(cfg, name, phase, mode, allowed) for name in names]
@@ -131,7 +135,10 @@ def migrate(
 
 @flow(name="rollback")
 def rollback(
-    slice: str, config: str = "config/migration.yaml", push_local_commits: bool = False
+    slice: str,
+    config: str = "config/migration.yaml",
+    push_local_commits: bool = False,
+    exclusive: bool = True,
 ) -> list[str]:
     """Revert every commit of a slice (or of all slices, last first), newest first; first push
     the reverts an interrupted rollback left unpushed."""
@@ -139,7 +146,7 @@ def rollback(
     names = cfg.slice_names() if slice == "all" else [slice]
     repo = open_repo(cfg)
     made: list[str] = []
-    with one_run_at_a_time(cfg), repo.lock():
+    with one_run_at_a_time(cfg) if exclusive else nullcontext(), repo.lock():
         repo.ensure_clean()
         if not push_local_commits:
             repo.refuse_foreign_commits(names)
@@ -345,6 +352,7 @@ def _run(config: MigrationConfig, args: Namespace) -> int:
             slice=args.slice,
             config=str(config.source_path),
             push_local_commits=args.push_local_commits,
+            exclusive=False,
         )
         print(f"rolled back {args.slice}: {len(made)} revert commit(s)")
         return 0
@@ -357,6 +365,7 @@ def _run(config: MigrationConfig, args: Namespace) -> int:
         require_approval=not args.yes,
         approval_mode="prompt",
         push_local_commits=args.push_local_commits,
+        exclusive=False,  # a killed CLI run must not hold them until their lease expires
     )
     if args.output == "json":
         print(json.dumps(done if args.slice == "all" else done[0], indent=2))
