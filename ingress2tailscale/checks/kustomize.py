@@ -3,6 +3,7 @@ listed, and `kubectl kustomize` builds each folder on a copy of the repo with th
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import posixpath
@@ -51,7 +52,12 @@ def check_kustomizations(tree: PlannedTree) -> list[Notice]:
 
 def build_kustomizations(tree: PlannedTree, broken: set[str]) -> list[Notice]:
     """`kubectl kustomize` each folder holding a changed file, on a copy with the changes; not
-    the folders holding a `broken` file, nor those with remote bases (they need the network)."""
+    the folders holding a `broken` file, nor those with remote bases (they need the network).
+
+    A folder's verdict is kept under the key of its planned content (paths and bytes) and
+    kubectl's binary, so the same folder planned again is not built again; the copy is made
+    only when some folder has no verdict yet.
+    """
     kubectl = shutil.which("kubectl")
     if not tree.changed or kubectl is None:
         return []
@@ -59,41 +65,75 @@ def build_kustomizations(tree: PlannedTree, broken: set[str]) -> list[Notice]:
     kfiles = {k for k in nearest if not _remote_entries(tree, k) and not _holds(k, broken)}
     if not kfiles:
         return []
-    with tempfile.TemporaryDirectory(prefix="i2ts-kustomize-") as scratch:
-        copy = Path(scratch) / "repo"
-        tree.materialize(copy, kfiles)
-        return [n for k in sorted(kfiles) for n in _kustomize_verdict(tree, kubectl, copy, k)]
-
-
-def _kustomize_verdict(tree: PlannedTree, kubectl: str, copy: Path, kpath: str) -> list[Notice]:
-    """`kubectl kustomize` on one folder, or its verdict on the very same files from before.
-
-    The verdict is kept under the key of the folder's content (paths and bytes) and kubectl's
-    binary, so planning an unchanged repo again does not run kubectl again.
-    """
-    folder = copy / posixpath.dirname(kpath)
-    key = _content_key(kubectl, folder)
     store = verdict_store(tree.root)
-    cached = read_verdict(store, key)
-    if cached is not None:
-        return cached
-    notices = _run_kustomize(kubectl, copy, kpath)
-    write_verdict(store, key, notices)
-    return notices
+    keys = {k: _planned_key(tree, kubectl, k) for k in kfiles}
+    verdicts = {k: read_verdict(store, key) for k, key in keys.items() if key is not None}
+    missing = sorted(k for k in kfiles if verdicts.get(k) is None)
+    if missing:
+        with tempfile.TemporaryDirectory(prefix="i2ts-kustomize-") as scratch:
+            copy = Path(scratch) / "repo"
+            tree.materialize(copy, kfiles)
+            for kpath in missing:
+                key = keys[kpath] or _content_key(kubectl, copy / posixpath.dirname(kpath))
+                verdicts[kpath] = _run_kustomize(kubectl, copy, kpath)
+                write_verdict(store, key, verdicts[kpath] or [])
+    return [n for k in sorted(kfiles) for n in verdicts[k] or []]
+
+
+def _planned_key(tree: PlannedTree, kubectl: str, kpath: str) -> str | None:
+    """The key of the folder of `kpath` as the plan leaves it, read without copying it (None
+    when it holds a symlink: then the key is taken on the copy)."""
+    folder = posixpath.dirname(kpath)
+    files = _disk_files(tree.root, folder)
+    if files is None:
+        return None
+    prefix = folder + "/" if folder else ""
+    for path, text in tree.planned_under(prefix):
+        rel = path[len(prefix) :]
+        if text is None:
+            files.pop(rel, None)
+        else:
+            files[rel] = text.encode("utf-8")
+    return _files_key(kubectl, files)
+
+
+def _disk_files(root: Path, folder: str) -> dict[str, bytes] | None:
+    """Folder-relative path -> bytes of every file below `folder` (no `.git`), as `materialize`
+    copies them; None if a symlink is there."""
+    base = os.path.join(root, folder)
+    files: dict[str, bytes] = {}
+    for top, dirs, names in os.walk(base):
+        dirs[:] = [d for d in dirs if d != ".git"]
+        for name in [*dirs, *names]:
+            if os.path.islink(os.path.join(top, name)):
+                return None
+        for name in names:
+            if name == ".git":
+                continue
+            full = os.path.join(top, name)
+            with open(full, "rb") as file:
+                files[os.path.relpath(full, base).replace(os.sep, "/")] = file.read()
+    return files
 
 
 def _content_key(kubectl: str, folder: Path) -> str:
+    files = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    return _files_key(kubectl, files)
+
+
+def _files_key(kubectl: str, files: dict[str, bytes]) -> str:
     digest = hashlib.sha256(kubectl.encode())
     stat = os.stat(kubectl)
     digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for rel in sorted(files, key=lambda r: r.split("/")):
+        digest.update(rel.encode() + b"\0" + files[rel] + b"\0")
     return digest.hexdigest()
 
 
 @dataclass(frozen=True)
 class PlannedTree:
-    """The repo as the plan would leave it: `changed` applied over the files under `root`."""
+    """The repo as the plan would leave it: `changed` applied over `base` (earlier planned
+    changes, not checked again) over the files under `root`."""
 
     root: Path
     changed: Mapping[str, str | None]
@@ -105,22 +145,18 @@ class PlannedTree:
         return {}
 
     @cached_property
-    def overlay(self) -> dict[str, str | None]:
-        return {**self.base, **self.changed}
-
-    @cached_property
     def probes(self) -> dict[tuple[str, str], bool | str]:
-        """What the checks asked of the disk, and its answers: their verdict holds while the
-        disk answers the same (`verdicts.read_traced`)."""
+        """What the checks asked of the tree outside `changed` (earlier planned changes, then
+        the disk), and its answers: their verdict holds while the tree answers the same
+        (`verdicts.read_traced`)."""
         return {}
 
     def probe_list(self) -> list[Probe]:
         return [(kind, path, answer) for (kind, path), answer in self.probes.items()]
 
     def is_file(self, path: str) -> bool:
-        overlay = self.overlay
-        if path in overlay:
-            return overlay[path] is not None
+        if path in self.changed:
+            return self.changed[path] is not None
         return bool(self._probe("file", path))
 
     def touches(self, target: str) -> bool:
@@ -130,20 +166,37 @@ class PlannedTree:
 
     def is_dir(self, path: str) -> bool:
         prefix = path.rstrip("/") + "/"
-        added = any(p.startswith(prefix) and t is not None for p, t in self.overlay.items())
+        added = any(p.startswith(prefix) and t is not None for p, t in self.changed.items())
         return added or bool(self._probe("dir", path))
 
     def read(self, path: str) -> str:
-        text = self.overlay.get(path)
+        text = self.changed.get(path)
         if text is not None:
+            return text
+        text = self.base.get(path)
+        if text is not None:
+            self.probes["read", path] = _sha256(text.encode("utf-8", "surrogatepass"))
             return text
         with open(os.path.join(self.root, path), "rb") as file:
             data = file.read()
-        self.probes["read", path] = hashlib.sha256(data).hexdigest()
+        self.probes["read", path] = _sha256(data)
         return data.decode("utf-8", errors="replace")
 
+    def answer(self, kind: str, path: str) -> bool | str:
+        """The answer the tree outside `changed` gives to a probe (raises OSError)."""
+        if kind == "file" and path in self.base:
+            return self.base[path] is not None
+        if kind == "dir":
+            prefix = path.rstrip("/") + "/"
+            if any(p.startswith(prefix) and t is not None for p, t in self.base.items()):
+                return True
+        text = self.base.get(path) if kind == "read" else None
+        if text is not None:
+            return _sha256(text.encode("utf-8", "surrogatepass"))
+        return probe_disk(self.root, kind, path)
+
     def _probe(self, kind: str, path: str) -> bool | str:
-        answer = self.probes[kind, path] = probe_disk(self.root, kind, path)
+        answer = self.probes[kind, path] = self.answer(kind, path)
         return answer
 
     def kustomization_in(self, folder: str) -> str | None:
@@ -160,6 +213,21 @@ class PlannedTree:
                 return found
             folder = posixpath.dirname(folder)
 
+    @cached_property
+    def _base_paths(self) -> list[str]:
+        return sorted(self.base)
+
+    def planned_under(self, prefix: str) -> list[tuple[str, str | None]]:
+        """Planned paths starting with `prefix` (a folder, or "" for all), with their texts."""
+        paths = self._base_paths
+        found = {}
+        for index in range(bisect.bisect_left(paths, prefix), len(paths)):
+            if not paths[index].startswith(prefix):
+                break
+            found[paths[index]] = self.base[paths[index]]
+        found.update((p, t) for p, t in self.changed.items() if p.startswith(prefix))
+        return list(found.items())
+
     def materialize(self, dest: Path, folders: set[str]) -> None:
         """Copy the folders kustomize will read (all of the repo if one reaches up with `..`)."""
         ignore = shutil.ignore_patterns(".git")
@@ -171,15 +239,18 @@ class PlannedTree:
                 source = self.root / folder
                 if source.is_dir():
                     shutil.copytree(source, dest / folder, symlinks=True, ignore=ignore)
-        for path, text in self.overlay.items():
-            if not reaches_up and not any(path.startswith(posixpath.dirname(k)) for k in folders):
-                continue
+        prefixes = [""] if reaches_up else sorted({posixpath.dirname(k) for k in folders})
+        for path, text in dict(p for f in prefixes for p in self.planned_under(f)).items():
             target = dest / path
             if text is None:
                 target.unlink(missing_ok=True)
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text)
+                target.write_text(text, encoding="utf-8")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def is_yaml_path(path: str) -> bool:
