@@ -227,10 +227,8 @@ def _other_mentions(
     skip = {exp.source.ref, exp.new_ref, *(d.ref for d in known)}
     return [
         d
-        for d in ws.inventory.documents
-        if d.namespace == exp.source.namespace
-        and d.ref not in skip
-        and re.search(rf"(?<![-\w.]){re.escape(secret)}(?![-\w.])", d.text)
+        for d in ws.inventory.in_namespace(exp.source.namespace)
+        if d.ref not in skip and re.search(rf"(?<![-\w.]){re.escape(secret)}(?![-\w.])", d.text)
     ]
 
 

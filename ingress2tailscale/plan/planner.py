@@ -19,6 +19,7 @@ from ingress2tailscale.model import (
 )
 from ingress2tailscale.plan.consumers import plan_homepage
 from ingress2tailscale.plan.exposure import Exposure, derive_exposure, new_object_ref
+from ingress2tailscale.plan.hostnames import HostnameIndex
 from ingress2tailscale.plan.phases import plan_phase1, plan_phase2
 from ingress2tailscale.plan.workspace import Workspace
 from ingress2tailscale.repo.inventory import Inventory, RepoTree, build_inventory
@@ -53,9 +54,11 @@ def plan_slice(
     prereq: Sequence[Step] = (),
     inventory: Inventory | None = None,
     old_hosts: Mapping[str, str] | None = None,
+    hostnames: HostnameIndex | None = None,
 ) -> PlannedSlice:
     """Plan one slice on `tree` (or on `inventory`, when the caller has one of that tree);
-    `prereq` are the tailnet steps when they were checked."""
+    `prereq` are the tailnet steps when they were checked; `hostnames` is every slice's
+    hostname on that inventory, when the caller keeps it (`plan_slices`)."""
     check_slice_name(config, name)
     inventory = inventory or build_inventory(tree)
     steps: list[Step] = []
@@ -67,7 +70,7 @@ def plan_slice(
         facts = _facts(config, inventory, name)
         if phase != "prereq":
             inventory, more_steps, more_notices = _plan_repo_steps(
-                config, inventory, name, phase, old_hosts or {}
+                config, inventory, name, phase, old_hosts or {}, hostnames
             )
             steps += more_steps
             notices += more_notices
@@ -118,13 +121,15 @@ def plan_slices(
     plans = []
     inventory = build_inventory(tree)
     old_hosts = {**(old_hosts or {}), **known_old_hosts(config, inventory)}
+    hostnames = HostnameIndex(config, inventory)
     for index, name in enumerate(names):
         pre = prereq if index == 0 else [_after_first(s, names[0]) for s in prereq]
         planned = plan_slice(
-            config, inventory.tree, name, phase, dry_run, pre, inventory, old_hosts
+            config, inventory.tree, name, phase, dry_run, pre, inventory, old_hosts, hostnames
         )
         plans.append(planned.plan)
         inventory = planned.inventory
+        hostnames.update(inventory, [c.path for c in planned.plan.file_changes])
     return plans
 
 
@@ -148,6 +153,7 @@ def _plan_repo_steps(
     name: str,
     phase: str,
     old_hosts: Mapping[str, str],
+    hostnames: HostnameIndex | None,
 ) -> tuple[Inventory, list[Step], list[Notice]]:
     spec = config.slices[name]
     if isinstance(spec, LinksSlice):
@@ -161,7 +167,7 @@ def _plan_repo_steps(
     if done is not None:
         return inventory, done, []
     exp = derive_exposure(config, inventory, name)
-    notices += _duplicate_hostnames(config, inventory, exp)
+    notices += _duplicate_hostnames(config, hostnames or HostnameIndex(config, inventory), exp)
     notices += _unowned_tags(config, exp) + _missing_backends(inventory, exp)
     if phase in ("1", "all"):
         step, found = _file_step("phase-1", inventory, exp, plan_phase1)
@@ -370,18 +376,10 @@ def _missing_backends(inventory: Inventory, exp: Exposure) -> list[Notice]:
 
 
 def _duplicate_hostnames(
-    config: MigrationConfig, inventory: Inventory, exp: Exposure
+    config: MigrationConfig, hostnames: HostnameIndex, exp: Exposure
 ) -> list[Notice]:
-    clashes = []
-    for other, sl in config.service_slices().items():
-        if other == exp.slice or (sl.hostname is not None and sl.hostname != exp.hostname):
-            continue
-        try:
-            theirs = derive_exposure(config, inventory, other).hostname
-        except PlanError:
-            continue
-        if theirs == exp.hostname:
-            clashes.append(other)
+    """Other slices deriving the same tailnet hostname on the repo as it is now."""
+    clashes = hostnames.users(exp.hostname, but=exp.slice)
     if not clashes:
         return []
     message = (

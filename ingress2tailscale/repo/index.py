@@ -1,9 +1,16 @@
-"""The documents of an inventory as compact rows, with indexes by identity, file and kind built
-on first use, and `Document`s made only for the rows a caller reads."""
+"""The documents of an inventory as compact rows, with indexes by identity, file, kind and
+namespace built on first use, and `Document`s made only for the rows a caller reads.
+
+A view with planned changes is derived from the one before in time proportional to the changed
+files (plus copies of dicts, done in C): the rows are kept per file, in file order with the
+changed files last, and every index built so far is patched for the changed files only.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import chain
 from operator import itemgetter
 from typing import overload
 
@@ -21,7 +28,7 @@ class DocumentList(Sequence[Document]):
         self._view = view
 
     def __len__(self) -> int:
-        return len(self._view.rows)
+        return self._view.count
 
     @overload
     def __getitem__(self, index: int) -> Document: ...
@@ -37,25 +44,55 @@ class DocumentList(Sequence[Document]):
 
 
 class DocumentIndex:
-    """One row per document, and the scanned files they come from. Indexes and Documents are
-    made on first use and shared by the inventories of the same files (both are immutable)."""
+    """One row per document, grouped by the file they come from. Indexes and Documents are made
+    on first use and shared by the inventories of the same files (both are immutable)."""
 
     def __init__(
         self,
         rows: list[Ident],
         text_of: Callable[[str], str],
-        made: dict[Ident, Document] | None = None,
+        planned: Mapping[str, str] | None = None,
     ) -> None:
-        self.rows, self.text_of = rows, text_of
-        self._made = made if made is not None else {}
+        files: dict[str, list[Ident]] = {}
+        for row in rows:  # the rows of one file are contiguous
+            files.setdefault(row[0], []).append(row)
+        self._setup(files, len(rows), text_of, dict(planned or {}), {})
+
+    def _setup(
+        self,
+        files: dict[str, list[Ident]],
+        count: int,
+        text_of: Callable[[str], str],
+        planned: dict[str, str],
+        made: dict[str, dict[Ident, Document]],
+    ) -> None:
+        self.files, self.count = files, count
+        self._disk_text, self._planned = text_of, planned
+        self._made = made  # path -> row -> its Document
+        self._rows: list[Ident] | None = None
         self._first: dict[RefKey, Ident] | None = None
-        self._by_path: dict[str, list[Ident]] | None = None
+        self._dups: set[RefKey] = set()  # identities defined more than once
         self._by_kind: dict[str, list[Ident]] = {}
+        self._by_ns: dict[str, dict[str, list[Ident]]] | None = None
+
+    def text_of(self, path: str) -> str:
+        planned = self._planned.get(path)
+        return self._disk_text(path) if planned is None else planned
+
+    @property
+    def rows(self) -> list[Ident]:
+        """All rows, in file order (then those of planned changes)."""
+        if self._rows is None:
+            self._rows = list(chain.from_iterable(self.files.values()))
+        return self._rows
 
     def document(self, row: Ident) -> Document:
-        doc = self._made.get(row)
+        made = self._made.get(row[0])
+        if made is None:
+            made = self._made[row[0]] = {}
+        doc = made.get(row)
         if doc is None:
-            doc = self._made[row] = Document.of_row(row, self.text_of)
+            doc = made[row] = Document.of_row(row, self.text_of)
         return doc
 
     def first(self, key: RefKey) -> Ident | None:
@@ -63,15 +100,13 @@ class DocumentIndex:
         if self._first is None:
             rows = self.rows[::-1]  # the first of equal keys is stored last: it wins
             self._first = dict(zip(map(_REF_KEY, rows), rows, strict=True))
+            if len(self._first) != len(rows):
+                counts = Counter(map(_REF_KEY, rows))
+                self._dups = {k for k, n in counts.items() if n > 1}
         return self._first.get(key)
 
     def in_file(self, path: str) -> list[Ident]:
-        if self._by_path is None:
-            by_path: dict[str, list[Ident]] = {}
-            for row in self.rows:
-                by_path.setdefault(row[0], []).append(row)
-            self._by_path = by_path
-        return self._by_path.get(path, [])
+        return self.files.get(path, [])
 
     def of_kind(self, kind: str) -> list[Ident]:
         found = self._by_kind.get(kind)
@@ -79,37 +114,79 @@ class DocumentIndex:
             found = self._by_kind[kind] = [row for row in self.rows if row[5] == kind]
         return found
 
+    def in_namespace(self, namespace: str) -> list[Ident]:
+        """The rows of one namespace, in file order."""
+        if self._by_ns is None:
+            by_ns: dict[str, dict[str, list[Ident]]] = {}
+            for path, rows in self.files.items():
+                for row in rows:
+                    by_ns.setdefault(row[8], {}).setdefault(path, []).append(row)
+            self._by_ns = by_ns
+        return list(chain.from_iterable(self._by_ns.get(namespace, {}).values()))
+
     def replaced(
         self, paths: set[str], texts: Mapping[str, str], added: list[Ident]
     ) -> DocumentIndex:
-        """A view whose files `paths` are gone, and `texts` (with rows `added`) are added; the
-        indexes built so far are updated, not built again."""
-        kept = [row for row in self.rows if row[0] not in paths]
-        made = {row: d for row, d in self._made.items() if row[0] not in paths}
-        earlier = self.text_of
-
-        def text_of(path: str) -> str:
-            return texts[path] if path in texts else earlier(path)
-
-        view = DocumentIndex(kept + added, text_of, made)
+        """A view whose files `paths` are gone, and `texts` (with rows `added`, in file order)
+        are added; the indexes built so far are patched, not built again."""
+        files = dict(self.files)
+        made = dict(self._made)
+        removed: list[Ident] = []
+        for path in paths:
+            removed += files.pop(path, ())
+            made.pop(path, None)
+        for row in added:
+            files.setdefault(row[0], []).append(row)
+        view = DocumentIndex.__new__(DocumentIndex)
+        count = self.count - len(removed) + len(added)
+        view._setup(files, count, self._disk_text, {**self._planned, **texts}, made)
         if self._first is not None:
-            view._first = self._first_replaced(paths, added)
-        for kind, rows in self._by_kind.items():
-            view._by_kind[kind] = [r for r in rows if r[0] not in paths]
-            view._by_kind[kind] += [r for r in added if r[5] == kind]
+            view._first, view._dups = self._first_replaced(paths, removed, added)
+        if self._by_ns is not None:
+            view._by_ns = self._ns_replaced(paths, removed, added)
         return view
 
-    def _first_replaced(self, paths: set[str], added: list[Ident]) -> dict[RefKey, Ident]:
+    def _first_replaced(
+        self, paths: set[str], removed: list[Ident], added: list[Ident]
+    ) -> tuple[dict[RefKey, Ident], set[RefKey]]:
         """The identity index once `paths` are gone and `added` appended: an identity whose
         first row is gone falls to its next row (looked for among the rows of its kind)."""
         assert self._first is not None
-        first = {k: r for k, r in self._first.items() if r[0] not in paths}
-        lost = {k for k, r in self._first.items() if r[0] in paths}
-        for kind in {k[0] for k in lost}:
-            for row in self.of_kind(kind):
-                key = _REF_KEY(row)
-                if key in lost and row[0] not in paths:
-                    first.setdefault(key, row)
+        first, dups = dict(self._first), set(self._dups)
+        for row in removed:
+            key = _REF_KEY(row)
+            if first.get(key) is row:
+                del first[key]
+                if key in dups:
+                    dups.discard(key)
+                    self._fall_back(first, dups, key, paths)
         for row in added:
-            first.setdefault(_REF_KEY(row), row)
-        return first
+            key = _REF_KEY(row)
+            if key in first:
+                dups.add(key)
+            else:
+                first[key] = row
+        return first, dups
+
+    def _fall_back(
+        self, first: dict[RefKey, Ident], dups: set[RefKey], key: RefKey, paths: set[str]
+    ) -> None:
+        """`key` lost its first row: its next row outside `paths`, if any, is first now."""
+        rest = [r for r in self.of_kind(key[0]) if _REF_KEY(r) == key and r[0] not in paths]
+        if rest:
+            first[key] = rest[0]
+        if len(rest) > 1:
+            dups.add(key)
+
+    def _ns_replaced(
+        self, paths: set[str], removed: list[Ident], added: list[Ident]
+    ) -> dict[str, dict[str, list[Ident]]]:
+        assert self._by_ns is not None
+        by_ns = dict(self._by_ns)
+        for namespace in {r[8] for r in removed} | {r[8] for r in added}:
+            rows = by_ns[namespace] = dict(by_ns.get(namespace, {}))
+            for path in paths:
+                rows.pop(path, None)
+        for row in added:
+            by_ns[row[8]].setdefault(row[0], []).append(row)
+        return by_ns

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -28,7 +29,11 @@ from ingress2tailscale.repo.cache import (
     open_scan_cache,
 )
 from ingress2tailscale.repo.index import DocumentIndex, DocumentList
-from ingress2tailscale.repo.namespaces import effective_namespaces, flux_target
+from ingress2tailscale.repo.namespaces import (
+    effective_namespaces,
+    flux_target,
+    included_entries,
+)
 from ingress2tailscale.repo.scan import (
     SKIP_DIRS,
     forced_namespace,
@@ -120,8 +125,14 @@ class Inventory:
         return [self._view.document(row) for row in self._view.in_file(path)]
 
     def of_kind(self, kind: str, namespace: str | None = None) -> list[Document]:
-        rows = self._view.of_kind(kind)
-        return [self._view.document(r) for r in rows if namespace is None or r[8] == namespace]
+        if namespace is None:
+            return [self._view.document(r) for r in self._view.of_kind(kind)]
+        rows = self._view.in_namespace(namespace)
+        return [self._view.document(r) for r in rows if r[5] == kind]
+
+    def in_namespace(self, namespace: str) -> list[Document]:
+        """The documents of one namespace, in the order of `documents`."""
+        return [self._view.document(r) for r in self._view.in_namespace(namespace)]
 
     def kustomization_for(self, path: str) -> str | None:
         """The kustomization file of the folder holding `path`, if the folder has one."""
@@ -141,6 +152,9 @@ class Inventory:
     def with_changes(self, changes: Mapping[str, str | None]) -> Inventory:
         """The inventory once `changes` are applied: only the changed files are scanned again."""
         tree = self.tree.with_changes(changes)
+        folders = self._yaml_folders_after(changes)
+        if folders is not None and not self._may_rescope(changes, folders):
+            return self._replaced(tree, changes, folders)
         direct = dict(self.direct_namespaces)
         for path, text in changes.items():
             forced = forced_namespace(path, text or "")
@@ -148,8 +162,8 @@ class Inventory:
                 direct[_folder(path)] = forced
             elif _is_kustomization(path):
                 direct.pop(_folder(path), None)
-        folders = {_folder(p) for p in changes} | set(self.kustomize_namespaces)
-        namespaces = effective_namespaces(direct, folders, tree.read, self.flux_targets)
+        changed_folders = {_folder(p) for p in changes} | set(self.kustomize_namespaces)
+        namespaces = effective_namespaces(direct, changed_folders, tree.read, self.flux_targets)
         touches_flux = any(FLUX_KUSTOMIZE_API in (t or "") for t in changes.values())
         if (
             direct != self.direct_namespaces
@@ -157,6 +171,11 @@ class Inventory:
             or not _same_scope(namespaces, self.kustomize_namespaces)
         ):
             return build_inventory(tree)  # a folder's namespace changed: rescope everything
+        return self._replaced(tree, changes, folders)
+
+    def _replaced(
+        self, tree: RepoTree, changes: Mapping[str, str | None], folders: dict[str, int] | None
+    ) -> Inventory:
         added = {
             path: _scanned(path, text)
             for path, text in sorted(changes.items())
@@ -165,7 +184,54 @@ class Inventory:
         texts = {path: scanned.text for path, scanned in added.items()}
         namespaces = self.kustomize_namespaces
         view = self._view.replaced(set(changes), texts, _rows_of(added, namespaces))
-        return Inventory(tree, view, namespaces, self.direct_namespaces, self.flux_targets)
+        inventory = Inventory(tree, view, namespaces, self.direct_namespaces, self.flux_targets)
+        inventory._folders = folders
+        return inventory
+
+    _folders: dict[str, int] | None = None  # folder -> YAML files in it, when known
+
+    def _yaml_folders_after(self, changes: Mapping[str, str | None]) -> dict[str, int] | None:
+        """The YAML files per folder once `changes` are applied (None: not known here)."""
+        if self._folders is None:
+            return None
+        folders = self._folders
+        for path, text in changes.items():
+            if not _is_yaml_path(path) or (text is not None) == self.tree.exists(path):
+                continue
+            if folders is self._folders:
+                folders = dict(folders)
+            folder = _folder(path)
+            folders[folder] = folders.get(folder, 0) + (1 if text is not None else -1)
+            if folders[folder] <= 0:
+                del folders[folder]
+        return folders
+
+    def _may_rescope(self, changes: Mapping[str, str | None], after: dict[str, int]) -> bool:
+        """Whether `changes` may change the namespace a folder forces: a Flux Kustomization is
+        touched, a kustomization is added or removed, its `namespace:` or the folders it
+        includes differ, or a folder gains its first or loses its last YAML file (then the slow
+        path decides)."""
+        if self._folders is None or any(FLUX_KUSTOMIZE_API in (t or "") for t in changes.values()):
+            return True
+        if after.keys() != self._folders.keys():
+            return True
+        for path, text in changes.items():
+            if not _is_kustomization(path):
+                continue
+            before = self.tree.read(path)
+            if (before is None) != (text is None):
+                return True
+            if _scope_of(path, before or "") != _scope_of(path, text or ""):
+                return True
+            forced = forced_namespace(path, text or "")
+            if self.direct_namespaces.get(_folder(path), "") != forced:
+                return True
+        return False
+
+
+def _scope_of(path: str, text: str) -> tuple[str, tuple[str, ...]]:
+    """What of a kustomization decides namespaces: its `namespace:` and included folders."""
+    return forced_namespace(path, text), tuple(included_entries(text))
 
 
 _VIEWS: dict[Path, tuple[Block | dict[str, ScannedFile], DocumentIndex]] = {}
@@ -200,7 +266,9 @@ def build_inventory(tree: RepoTree) -> Inventory:
     if flux:  # Flux's targetNamespace wins over the kustomizations' namespaces
         namespaces = effective_namespaces(direct, folders, tree.read, flux)
         view = _fresh_view(found, namespaces)
-    return Inventory(tree, view, namespaces, direct, flux)
+    inventory = Inventory(tree, view, namespaces, direct, flux)
+    inventory._folders = dict(Counter(_folder(p) for p in paths))
+    return inventory
 
 
 def _flux_targets(view: DocumentIndex) -> dict[str, str]:
