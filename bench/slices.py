@@ -33,6 +33,22 @@ def discover(repo: Path) -> dict[str, Any]:
     return proposal
 
 
+def discover_peak_rss(repo: Path) -> int:
+    """Peak RSS (KiB) of a fresh interpreter running discover on the repo."""
+    command = [sys.executable, "-m", "bench.slices", str(repo)]
+    done = subprocess.run(
+        command,
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=DISCOVER_TIMEOUT_S,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"bench: discover failed:\n{done.stderr}")
+    return int(done.stderr.strip().splitlines()[-1])
+
+
 def accepted(proposal: dict[str, Any]) -> dict[str, Any]:
     """The proposal with every forward-auth removal accepted (what the user decides)."""
     slices = {}
@@ -61,3 +77,18 @@ def write_slice_configs(work: Path, repo: Path, counts: list[int]) -> dict[int, 
         path.write_text(text, encoding="utf-8")
         paths[count] = path
     return paths
+
+
+def _discover_and_measure(repo: str) -> int:
+    """`python -m bench.slices REPO`: discover, then its peak RSS (KiB) on stderr."""
+    import resource
+
+    from flows.discover import main
+
+    main(["--repo", repo, "--tailnet", TAILNET])
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_discover_and_measure(sys.argv[1]))

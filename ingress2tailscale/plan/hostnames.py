@@ -55,8 +55,10 @@ class HostnameIndex:
             sl = slices[name]
             source = inventory.find(sl.source.kind, sl.source.namespace, sl.source.name)
             self._path[name] = source.path if source is not None else None
-            if source is not None:
-                self._by_path.setdefault(source.path, set()).add(name)
+            if source is None:  # gone (retired by phase 2), or never there
+                self._host[name] = None
+                continue
+            self._by_path.setdefault(source.path, set()).add(name)
             try:
                 self._host[name] = derive_exposure(self._config, inventory, name).hostname
             except PlanError:
