@@ -43,6 +43,21 @@ class DocumentList(Sequence[Document]):
         return map(self._view.document, self._view.rows)
 
 
+class _File:
+    """The rows of one file, its Documents made so far, and its text when it is planned (a
+    Document reads its text through its file, so it keeps no view alive)."""
+
+    __slots__ = ("made", "rows", "text")
+
+    def __init__(self, rows: list[Ident], text: str | None = None) -> None:
+        self.rows, self.text = rows, text
+        self.made: dict[Ident, Document] = {}
+
+    def text_of(self, path: str) -> str:
+        assert self.text is not None
+        return self.text
+
+
 class DocumentIndex:
     """One row per document, grouped by the file they come from. Indexes and Documents are made
     on first use and shared by the inventories of the same files (both are immutable)."""
@@ -53,60 +68,61 @@ class DocumentIndex:
         text_of: Callable[[str], str],
         planned: Mapping[str, str] | None = None,
     ) -> None:
-        files: dict[str, list[Ident]] = {}
+        planned = planned or {}
+        files: dict[str, _File] = {}
         for row in rows:  # the rows of one file are contiguous
-            files.setdefault(row[0], []).append(row)
-        self._setup(files, len(rows), text_of, dict(planned or {}), {})
+            found = files.get(row[0])
+            if found is None:
+                found = files[row[0]] = _File([], planned.get(row[0]))
+            found.rows.append(row)
+        self._setup(files, len(rows), text_of)
 
-    def _setup(
-        self,
-        files: dict[str, list[Ident]],
-        count: int,
-        text_of: Callable[[str], str],
-        planned: dict[str, str],
-        made: dict[str, dict[Ident, Document]],
-    ) -> None:
-        self.files, self.count = files, count
-        self._disk_text, self._planned = text_of, planned
-        self._made = made  # path -> row -> its Document
+    def _setup(self, files: dict[str, _File], count: int, text_of: Callable[[str], str]) -> None:
+        self.files, self.count, self._disk_text = files, count, text_of
         self._rows: list[Ident] | None = None
-        self._first: dict[RefKey, Ident] | None = None
+        self._first: dict[str, dict[RefKey, Ident]] | None = None  # by namespace
         self._dups: set[RefKey] = set()  # identities defined more than once
         self._by_kind: dict[str, list[Ident]] = {}
         self._by_ns: dict[str, dict[str, list[Ident]]] | None = None
 
     def text_of(self, path: str) -> str:
-        planned = self._planned.get(path)
-        return self._disk_text(path) if planned is None else planned
+        found = self.files.get(path)
+        if found is None or found.text is None:
+            return self._disk_text(path)
+        return found.text
 
     @property
     def rows(self) -> list[Ident]:
         """All rows, in file order (then those of planned changes)."""
         if self._rows is None:
-            self._rows = list(chain.from_iterable(self.files.values()))
+            self._rows = list(chain.from_iterable(f.rows for f in self.files.values()))
         return self._rows
 
     def document(self, row: Ident) -> Document:
-        made = self._made.get(row[0])
-        if made is None:
-            made = self._made[row[0]] = {}
-        doc = made.get(row)
+        found = self.files[row[0]]
+        doc = found.made.get(row)
         if doc is None:
-            doc = made[row] = Document.of_row(row, self.text_of)
+            text_of = self._disk_text if found.text is None else found.text_of
+            doc = found.made[row] = Document.of_row(row, text_of)
         return doc
 
     def first(self, key: RefKey) -> Ident | None:
         """The first row with this identity (the same object may be defined twice)."""
         if self._first is None:
-            rows = self.rows[::-1]  # the first of equal keys is stored last: it wins
-            self._first = dict(zip(map(_REF_KEY, rows), rows, strict=True))
-            if len(self._first) != len(rows):
-                counts = Counter(map(_REF_KEY, rows))
+            first: dict[str, dict[RefKey, Ident]] = {}
+            for row in reversed(self.rows):  # the first of equal keys is stored last: it wins
+                first.setdefault(row[8], {})[_REF_KEY(row)] = row
+            count = sum(map(len, first.values()))
+            if count != len(self.rows):
+                counts = Counter(map(_REF_KEY, self.rows))
                 self._dups = {k for k, n in counts.items() if n > 1}
-        return self._first.get(key)
+            self._first = first
+        found = self._first.get(key[1])
+        return None if found is None else found.get(key)
 
     def in_file(self, path: str) -> list[Ident]:
-        return self.files.get(path, [])
+        found = self.files.get(path)
+        return [] if found is None else found.rows
 
     def of_kind(self, kind: str) -> list[Ident]:
         found = self._by_kind.get(kind)
@@ -118,8 +134,8 @@ class DocumentIndex:
         """The rows of one namespace, in file order."""
         if self._by_ns is None:
             by_ns: dict[str, dict[str, list[Ident]]] = {}
-            for path, rows in self.files.items():
-                for row in rows:
+            for path, found in self.files.items():
+                for row in found.rows:
                     by_ns.setdefault(row[8], {}).setdefault(path, []).append(row)
             self._by_ns = by_ns
         return list(chain.from_iterable(self._by_ns.get(namespace, {}).values()))
@@ -130,16 +146,17 @@ class DocumentIndex:
         """A view whose files `paths` are gone, and `texts` (with rows `added`, in file order)
         are added; the indexes built so far are patched, not built again."""
         files = dict(self.files)
-        made = dict(self._made)
         removed: list[Ident] = []
         for path in paths:
-            removed += files.pop(path, ())
-            made.pop(path, None)
+            gone = files.pop(path, None)
+            removed += gone.rows if gone is not None else ()
         for row in added:
-            files.setdefault(row[0], []).append(row)
+            found = files.get(row[0])
+            if found is None:
+                found = files[row[0]] = _File([], texts.get(row[0]))
+            found.rows.append(row)
         view = DocumentIndex.__new__(DocumentIndex)
-        count = self.count - len(removed) + len(added)
-        view._setup(files, count, self._disk_text, {**self._planned, **texts}, made)
+        view._setup(files, self.count - len(removed) + len(added), self._disk_text)
         if self._first is not None:
             view._first, view._dups = self._first_replaced(paths, removed, added)
         if self._by_ns is not None:
@@ -148,33 +165,35 @@ class DocumentIndex:
 
     def _first_replaced(
         self, paths: set[str], removed: list[Ident], added: list[Ident]
-    ) -> tuple[dict[RefKey, Ident], set[RefKey]]:
+    ) -> tuple[dict[str, dict[RefKey, Ident]], set[RefKey]]:
         """The identity index once `paths` are gone and `added` appended: an identity whose
         first row is gone falls to its next row (looked for among the rows of its kind)."""
         assert self._first is not None
         first, dups = dict(self._first), set(self._dups)
+        for namespace in {r[8] for r in removed} | {r[8] for r in added}:
+            first[namespace] = dict(first.get(namespace, {}))
         for row in removed:
-            key = _REF_KEY(row)
-            if first.get(key) is row:
-                del first[key]
+            key, keys = _REF_KEY(row), first[row[8]]
+            if keys.get(key) is row:
+                del keys[key]
                 if key in dups:
                     dups.discard(key)
-                    self._fall_back(first, dups, key, paths)
+                    self._fall_back(keys, dups, key, paths)
         for row in added:
-            key = _REF_KEY(row)
-            if key in first:
+            key, keys = _REF_KEY(row), first[row[8]]
+            if key in keys:
                 dups.add(key)
             else:
-                first[key] = row
+                keys[key] = row
         return first, dups
 
     def _fall_back(
-        self, first: dict[RefKey, Ident], dups: set[RefKey], key: RefKey, paths: set[str]
+        self, keys: dict[RefKey, Ident], dups: set[RefKey], key: RefKey, paths: set[str]
     ) -> None:
         """`key` lost its first row: its next row outside `paths`, if any, is first now."""
         rest = [r for r in self.of_kind(key[0]) if _REF_KEY(r) == key and r[0] not in paths]
         if rest:
-            first[key] = rest[0]
+            keys[key] = rest[0]
         if len(rest) > 1:
             dups.add(key)
 
