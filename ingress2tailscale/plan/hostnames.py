@@ -4,6 +4,7 @@ every other slice."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from ingress2tailscale.config import MigrationConfig
@@ -24,14 +25,17 @@ class HostnameIndex:
         for name, sl in config.service_slices().items():
             key = (sl.source.kind, sl.source.namespace, sl.source.name)
             self._by_ref.setdefault(key, []).append(name)
+        self._order = {name: i for i, name in enumerate(self._names)}
         self._host: dict[str, str | None] = {}
+        self._by_host: dict[str, set[str]] = {}
         self._path: dict[str, str | None] = {}  # the file of the slice's `from` object
         self._by_path: dict[str, set[str]] = {}
         self._rederive(inventory, self._names)
 
     def users(self, hostname: str, but: str) -> list[str]:
         """The slices other than `but` deriving `hostname`, in config order."""
-        return [n for n in self._names if n != but and self._host.get(n) == hostname]
+        users = self._by_host.get(hostname, set()) - {but}
+        return sorted(users, key=self._order.__getitem__)
 
     def update(self, inventory: Inventory, changed: Iterable[str]) -> None:
         """`inventory` is the one before with the files `changed` (repo paths) replaced."""
@@ -55,11 +59,17 @@ class HostnameIndex:
             sl = slices[name]
             source = inventory.find(sl.source.kind, sl.source.namespace, sl.source.name)
             self._path[name] = source.path if source is not None else None
+            self._set_host(name, None)
             if source is None:  # gone (retired by phase 2), or never there
-                self._host[name] = None
                 continue
             self._by_path.setdefault(source.path, set()).add(name)
-            try:
-                self._host[name] = derive_exposure(self._config, inventory, name).hostname
-            except PlanError:
-                self._host[name] = None
+            with contextlib.suppress(PlanError):  # cannot be derived: no hostname to clash
+                self._set_host(name, derive_exposure(self._config, inventory, name).hostname)
+
+    def _set_host(self, name: str, hostname: str | None) -> None:
+        old = self._host.get(name)
+        if old is not None:
+            self._by_host[old].discard(name)
+        self._host[name] = hostname
+        if hostname is not None:
+            self._by_host.setdefault(hostname, set()).add(name)

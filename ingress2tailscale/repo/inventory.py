@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -231,7 +232,12 @@ class Inventory:
 
 def _scope_of(path: str, text: str) -> tuple[str, tuple[str, ...]]:
     """What of a kustomization decides namespaces: its `namespace:` and included folders."""
-    return forced_namespace(path, text), tuple(included_entries(text))
+    return forced_namespace(path, text), _included(text)
+
+
+@lru_cache(maxsize=64)  # a slice's phase 2 compares the text its phase 1 wrote
+def _included(text: str) -> tuple[str, ...]:
+    return tuple(included_entries(text))
 
 
 _VIEWS: dict[Path, tuple[Block | dict[str, ScannedFile], DocumentIndex]] = {}
