@@ -174,10 +174,15 @@ def run_all_worker(config_path: Path) -> int:
     from ingress2tailscale.plan.planner import plan_slices
     from ingress2tailscale.repo.inventory import RepoTree
     from ingress2tailscale.report import plans_to_json
+    from ingress2tailscale.steps.prereq import plan_prereq
+    from ingress2tailscale.steps.repo import open_repo, recorded_old_hosts
 
     config = load_config(config_path)
+    prereq = plan_prereq(config, None)  # what a dry run without credentials plans (untimed)
+    hosts = recorded_old_hosts(config, open_repo(config))
+    names = config.slice_names()
     before = time.perf_counter()
-    plans = plan_slices(config, RepoTree(config.repo_path), config.slice_names())
+    plans = plan_slices(config, RepoTree(config.repo_path), names, "all", True, prereq, hosts)
     after = time.perf_counter()
     text = plans_to_json(plans, single=False)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -138,6 +138,7 @@ class PlannedTree:
     root: Path
     changed: Mapping[str, str | None]
     base: Mapping[str, str | None]
+    sorted_base: Sequence[str] | None = None  # the paths of `base`, sorted
 
     @cached_property
     def loaded(self) -> dict[str, dict[str, Any]]:
@@ -214,8 +215,8 @@ class PlannedTree:
             folder = posixpath.dirname(folder)
 
     @cached_property
-    def _base_paths(self) -> list[str]:
-        return sorted(self.base)
+    def _base_paths(self) -> Sequence[str]:
+        return sorted(self.base) if self.sorted_base is None else self.sorted_base
 
     def planned_under(self, prefix: str) -> list[tuple[str, str | None]]:
         """Planned paths starting with `prefix` (a folder, or "" for all), with their texts."""

@@ -213,10 +213,16 @@ def _file_step(
     ws = Workspace(inventory)
     notices = build(ws, exp)
     changes = ws.changes()
-    notices += check_files(inventory.tree.root, ws.overrides(), inventory.tree.overrides)
+    notices += _check(inventory, ws)
     if not changes:
         return Step(name, "none", _done_reason(name, exp)), notices
     return Step(name, "change", _change_reason(name, exp), tuple(changes)), notices
+
+
+def _check(inventory: Inventory, ws: Workspace) -> list[Notice]:
+    """The static checks of a step's files, over the changes planned before it."""
+    tree = inventory.tree
+    return check_files(tree.root, ws.overrides(), tree.overrides, tree.override_paths())
 
 
 def _overrides_of(step: Step) -> dict[str, str | None]:
@@ -254,7 +260,7 @@ def _links_step(
     if spec.consumers.homepage is not None:
         notices += plan_homepage(ws, spec.consumers.homepage, hosts, own)
     changes = ws.changes()
-    notices += check_files(inventory.tree.root, ws.overrides(), inventory.tree.overrides)
+    notices += _check(inventory, ws)
     if not changes:
         return Step("links", "none", "consumers already point at the tailnet names"), notices
     reason = "point consumers at " + ", ".join(sorted(set(hosts.values())))

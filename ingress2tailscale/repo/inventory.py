@@ -9,6 +9,7 @@ compact row per document; `Document`s and indexes are made on first use.
 
 from __future__ import annotations
 
+import bisect
 import os
 import threading
 import time
@@ -88,7 +89,19 @@ class RepoTree:
         return _yaml_paths(walk_yaml(os.fspath(self.root)), self.overrides)
 
     def with_changes(self, changes: Mapping[str, str | None]) -> RepoTree:
-        return RepoTree(self.root, {**self.overrides, **changes})
+        tree = RepoTree(self.root, {**self.overrides, **changes})
+        tree._sorted = self.override_paths()[:]  # kept in order: a list copy and a few inserts
+        for path in changes.keys() - self.overrides.keys():
+            bisect.insort(tree._sorted, path)
+        return tree
+
+    _sorted: list[str] | None = None
+
+    def override_paths(self) -> list[str]:
+        """The planned paths, sorted (do not change the list)."""
+        if self._sorted is None:
+            self._sorted = sorted(self.overrides)
+        return self._sorted
 
 
 class Inventory:
