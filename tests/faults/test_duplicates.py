@@ -28,22 +28,25 @@ metadata:
 """
 
 
+def _stray(repo: Path, source: str, folder: str) -> None:
+    """A copy of `source` in `folder`, which Flux applies too (listed in apps/)."""
+    (repo / folder).mkdir()
+    (repo / folder / Path(source).name).write_text((repo / source).read_text())
+    listing = repo / "apps/kustomization.yaml"
+    name = Path(folder).name
+    listing.write_text(listing.read_text().replace("  - pgadmin\n", f"  - pgadmin\n  - {name}\n"))
+
+
 def _stray_ingress(repo: Path) -> None:
-    (repo / "apps/pgadmin-old").mkdir()
-    text = (repo / "apps/pgadmin/ingress.yaml").read_text()
-    (repo / "apps/pgadmin-old/ingress.yaml").write_text(text)
+    _stray(repo, "apps/pgadmin/ingress.yaml", "apps/pgadmin-old")
 
 
 def _stray_service(repo: Path) -> None:
-    (repo / "apps/pgadmin-old").mkdir()
-    text = (repo / "apps/pgadmin/service.yaml").read_text()
-    (repo / "apps/pgadmin-old/service.yaml").write_text(text)
+    _stray(repo, "apps/pgadmin/service.yaml", "apps/pgadmin-old")
 
 
 def _stray_configmap(repo: Path) -> None:
-    (repo / "apps/homepage-old").mkdir()
-    text = (repo / "apps/homepage/configmap.yaml").read_text()
-    (repo / "apps/homepage-old/configmap.yaml").write_text(text)
+    _stray(repo, "apps/homepage/configmap.yaml", "apps/homepage-old")
 
 
 def _patch(key: str) -> Callable[[Path], None]:
