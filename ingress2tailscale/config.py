@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     ValidationError,
     field_validator,
@@ -255,6 +256,7 @@ class MigrationConfig(_Strict):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     slices: dict[str, Slice]
     source_path: Path = Field(default=Path("migration.yaml"), exclude=True)
+    _service_slices: tuple[dict[str, Slice], dict[str, ServiceSlice]] | None = PrivateAttr(None)
 
     @field_validator("slices", mode="before")
     @classmethod
@@ -268,7 +270,13 @@ class MigrationConfig(_Strict):
         return self.gitops.path
 
     def service_slices(self) -> dict[str, ServiceSlice]:
-        return {k: v for k, v in self.slices.items() if isinstance(v, ServiceSlice)}
+        """The slices that move a service (not `links`), in config order; made once, as the
+        planner asks for them for every slice (do not change the dict)."""
+        cached = self._service_slices
+        if cached is None or cached[0] is not self.slices:
+            services = {k: v for k, v in self.slices.items() if isinstance(v, ServiceSlice)}
+            cached = self._service_slices = (self.slices, services)
+        return cached[1]
 
     def slice_names(self) -> list[str]:
         return list(self.slices)

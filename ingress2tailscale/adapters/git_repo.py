@@ -13,7 +13,7 @@ import os
 import re
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -354,12 +354,24 @@ class GitRepo:
 
     def recorded_old_host(self, slice_name: str) -> str | None:
         """The old host the slice's latest phase-2 commit recorded (None if never retired)."""
-        for commit in self.migration_commits(slice_name):
-            if commit.trailers.get(TRAILER_PHASE) == "rollback":
-                return None
-            if TRAILER_OLD_HOST in commit.trailers:
-                return commit.trailers[TRAILER_OLD_HOST]
-        return None
+        return self.recorded_old_hosts([slice_name]).get(slice_name)
+
+    def recorded_old_hosts(self, slice_names: Iterable[str], limit: int = 500) -> dict[str, str]:
+        """`recorded_old_host` of every slice, from one walk of the history (newest first: a
+        slice's first rollback or recorded host decides)."""
+        wanted, decided = set(slice_names), set[str]()
+        found: dict[str, str] = {}
+        for commit in self.repo.iter_commits(self.branch, max_count=limit):
+            trailers = _migration_commit(commit.hexsha, str(commit.message)).trailers
+            name = trailers.get(TRAILER_SLICE)
+            if name is None or name not in wanted or name in decided:
+                continue
+            if trailers.get(TRAILER_PHASE) == "rollback":
+                decided.add(name)
+            elif TRAILER_OLD_HOST in trailers:
+                found[name] = trailers[TRAILER_OLD_HOST]
+                decided.add(name)
+        return found
 
     def revert_slice(self, slice_name: str, run_id: str) -> list[str]:
         """Revert the slice's not-yet-reverted commits, newest first; returns the new shas."""

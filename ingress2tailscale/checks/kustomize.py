@@ -3,6 +3,7 @@ listed, and `kubectl kustomize` builds each folder on a copy of the repo with th
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import posixpath
@@ -10,7 +11,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -52,7 +53,12 @@ def check_kustomizations(tree: PlannedTree) -> list[Notice]:
 
 def build_kustomizations(tree: PlannedTree, broken: set[str]) -> list[Notice]:
     """`kubectl kustomize` each folder holding a changed file, on a copy with the changes; not
-    the folders holding a `broken` file, nor those with remote bases (they need the network)."""
+    the folders holding a `broken` file, nor those with remote bases (they need the network).
+
+    A folder's verdict is kept under the key of its planned content (paths and bytes) and
+    kubectl's binary, so the same folder planned again is not built again; the copy is made
+    only when some folder has no verdict yet.
+    """
     if not tree.changed:
         return []
     nearest = {k for p in tree.changed for k in tree.kustomizations_above(p)[:1]}
@@ -62,11 +68,19 @@ def build_kustomizations(tree: PlannedTree, broken: set[str]) -> list[Notice]:
     kfiles = {k for k in nearest if not remote[k] and not _holds(k, broken)}
     if not kfiles or kubectl is None:
         return notices
-    with tempfile.TemporaryDirectory(prefix="i2ts-kustomize-") as scratch:
-        copy = Path(scratch) / "repo"
-        tree.materialize(copy, kfiles)
-        built = [n for k in sorted(kfiles) for n in _kustomize_verdict(tree, kubectl, copy, k)]
-    return notices + built
+    store = verdict_store(tree.root)
+    keys = {k: _planned_key(tree, kubectl, k) for k in kfiles}
+    verdicts = {k: read_verdict(store, key) for k, key in keys.items() if key is not None}
+    missing = sorted(k for k in kfiles if verdicts.get(k) is None)
+    if missing:
+        with tempfile.TemporaryDirectory(prefix="i2ts-kustomize-") as scratch:
+            copy = Path(scratch) / "repo"
+            tree.materialize(copy, kfiles)
+            for kpath in missing:
+                key = keys[kpath] or _content_key(kubectl, copy / posixpath.dirname(kpath))
+                verdicts[kpath] = _run_kustomize(kubectl, copy, kpath)
+                write_verdict(store, key, verdicts[kpath] or [])
+    return notices + [n for k in sorted(kfiles) for n in verdicts[k] or []]
 
 
 def _unfollowed(kpath: str, entries: list[str]) -> Notice:
@@ -80,43 +94,69 @@ def _unfollowed(kpath: str, entries: list[str]) -> Notice:
     return Notice("warning", f"{kpath}:1", message)
 
 
-def _kustomize_verdict(tree: PlannedTree, kubectl: str, copy: Path, kpath: str) -> list[Notice]:
-    """`kubectl kustomize` on one folder, or its verdict on the very same files from before.
+def _planned_key(tree: PlannedTree, kubectl: str, kpath: str) -> str | None:
+    """The key of the folder of `kpath` as the plan leaves it, read without copying it (None
+    when it holds a symlink: then the key is taken on the copy)."""
+    folder = posixpath.dirname(kpath)
+    files = _disk_files(tree.root, folder)
+    if files is None:
+        return None
+    prefix = folder + "/" if folder else ""
+    for path, text in tree.planned_under(prefix):
+        rel = path[len(prefix) :]
+        if text is None:
+            files.pop(rel, None)
+        else:
+            files[rel] = text.encode("utf-8")
+    return _files_key(kubectl, files)
 
-    The verdict is kept under the key of the folder's content (paths and bytes) and kubectl's
-    binary, so planning an unchanged repo again does not run kubectl again.
-    """
-    folder = copy / posixpath.dirname(kpath)
-    key = _content_key(kubectl, folder)
-    store = verdict_store(tree.root)
-    cached = read_verdict(store, key)
-    if cached is not None:
-        return cached
-    notices = _run_kustomize(kubectl, copy, kpath)
-    write_verdict(store, key, notices)
-    return notices
+
+def _disk_files(root: Path, folder: str) -> dict[str, bytes] | None:
+    """Folder-relative path -> bytes of every file below `folder` (no `.git`), as `materialize`
+    copies them; None if a symlink is there."""
+    base = os.path.join(root, folder)
+    files: dict[str, bytes] = {}
+    for top, dirs, names in os.walk(base):
+        dirs[:] = [d for d in dirs if d != ".git"]
+        for name in [*dirs, *names]:
+            if os.path.islink(os.path.join(top, name)):
+                return None
+        for name in names:
+            if name == ".git":
+                continue
+            full = os.path.join(top, name)
+            with open(full, "rb") as file:
+                files[os.path.relpath(full, base).replace(os.sep, "/")] = file.read()
+    return files
 
 
 def _content_key(kubectl: str, folder: Path) -> str:
+    files = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    return _files_key(kubectl, files)
+
+
+def _files_key(kubectl: str, files: dict[str, bytes]) -> str:
     digest = hashlib.sha256(kubectl.encode())
     stat = os.stat(kubectl)
     digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for rel in sorted(files, key=lambda r: r.split("/")):
+        digest.update(rel.encode() + b"\0" + files[rel] + b"\0")
     return digest.hexdigest()
 
 
 @dataclass(frozen=True)
 class PlannedTree:
-    """The repo as the plan would leave it: `changed` applied over the files under `root`.
+    """The repo as the plan would leave it: `changed` applied over `base` (earlier planned
+    changes, not checked again) over the files under `root`.
 
     Not a `RepoTree`: it answers the kustomize checks' questions (is this a file, a folder,
-    what does it hold) and records each answer, so a verdict is reused only while the disk
+    what does it hold) and records each answer, so a verdict is reused only while the tree
     still answers the same (`verdicts.read_traced`)."""
 
     root: Path
     changed: Mapping[str, str | None]
     base: Mapping[str, str | None]
+    sorted_base: Sequence[str] | None = None  # the paths of `base`, sorted
 
     @cached_property
     def loaded(self) -> dict[str, dict[str, Any]]:
@@ -124,22 +164,18 @@ class PlannedTree:
         return {}
 
     @cached_property
-    def overlay(self) -> dict[str, str | None]:
-        return {**self.base, **self.changed}
-
-    @cached_property
     def probes(self) -> dict[tuple[str, str], bool | str]:
-        """What the checks asked of the disk, and its answers: their verdict holds while the
-        disk answers the same (`verdicts.read_traced`)."""
+        """What the checks asked of the tree outside `changed` (earlier planned changes, then
+        the disk), and its answers: their verdict holds while the tree answers the same
+        (`verdicts.read_traced`)."""
         return {}
 
     def probe_list(self) -> list[Probe]:
         return [(kind, path, answer) for (kind, path), answer in self.probes.items()]
 
     def is_file(self, path: str) -> bool:
-        overlay = self.overlay
-        if path in overlay:
-            return overlay[path] is not None
+        if path in self.changed:
+            return self.changed[path] is not None
         return bool(self._probe("file", path))
 
     def touches(self, target: str) -> bool:
@@ -149,20 +185,37 @@ class PlannedTree:
 
     def is_dir(self, path: str) -> bool:
         prefix = path.rstrip("/") + "/"
-        added = any(p.startswith(prefix) and t is not None for p, t in self.overlay.items())
+        added = any(p.startswith(prefix) and t is not None for p, t in self.changed.items())
         return added or bool(self._probe("dir", path))
 
     def read(self, path: str) -> str:
-        text = self.overlay.get(path)
+        text = self.changed.get(path)
         if text is not None:
+            return text
+        text = self.base.get(path)
+        if text is not None:
+            self.probes["read", path] = _sha256(text.encode("utf-8", "surrogatepass"))
             return text
         with open(os.path.join(self.root, path), "rb") as file:
             data = file.read()
-        self.probes["read", path] = hashlib.sha256(data).hexdigest()
+        self.probes["read", path] = _sha256(data)
         return data.decode("utf-8", errors="replace")
 
+    def answer(self, kind: str, path: str) -> bool | str:
+        """The answer the tree outside `changed` gives to a probe (raises OSError)."""
+        if kind == "file" and path in self.base:
+            return self.base[path] is not None
+        if kind == "dir":
+            prefix = path.rstrip("/") + "/"
+            if any(p.startswith(prefix) and t is not None for p, t in self.base.items()):
+                return True
+        text = self.base.get(path) if kind == "read" else None
+        if text is not None:
+            return _sha256(text.encode("utf-8", "surrogatepass"))
+        return probe_disk(self.root, kind, path)
+
     def _probe(self, kind: str, path: str) -> bool | str:
-        answer = self.probes[kind, path] = probe_disk(self.root, kind, path)
+        answer = self.probes[kind, path] = self.answer(kind, path)
         return answer
 
     def kustomization_in(self, folder: str) -> str | None:
@@ -179,6 +232,21 @@ class PlannedTree:
                 return found
             folder = posixpath.dirname(folder)
 
+    @cached_property
+    def _base_paths(self) -> Sequence[str]:
+        return sorted(self.base) if self.sorted_base is None else self.sorted_base
+
+    def planned_under(self, prefix: str) -> list[tuple[str, str | None]]:
+        """Planned paths starting with `prefix` (a folder, or "" for all), with their texts."""
+        paths = self._base_paths
+        found = {}
+        for index in range(bisect.bisect_left(paths, prefix), len(paths)):
+            if not paths[index].startswith(prefix):
+                break
+            found[paths[index]] = self.base[paths[index]]
+        found.update((p, t) for p, t in self.changed.items() if p.startswith(prefix))
+        return list(found.items())
+
     def materialize(self, dest: Path, folders: set[str]) -> None:
         """Copy the folders kustomize will read (all of the repo if one reaches up with `..`)."""
         ignore = shutil.ignore_patterns(".git")
@@ -193,9 +261,8 @@ class PlannedTree:
                     continue  # a folder inside one copied already
                 shutil.copytree(source, dest / folder, symlinks=True, ignore=ignore)
                 copied.append(folder)
-        for path, text in self.overlay.items():
-            if not reaches_up and not any(_within(path, posixpath.dirname(k)) for k in folders):
-                continue
+        prefixes = [""] if reaches_up else sorted({_prefix(posixpath.dirname(k)) for k in folders})
+        for path, text in dict(p for f in prefixes for p in self.planned_under(f)).items():
             target = dest / path
             if not _inside(dest, target.parent):
                 continue  # under a copied link to a folder: kustomize reads it as it is
@@ -207,6 +274,11 @@ class PlannedTree:
                     out.write(text)
 
 
+def _prefix(folder: str) -> str:
+    """What the paths inside `folder` start with ("" for the repo's root)."""
+    return folder + "/" if folder else ""
+
+
 def _within(path: str, folder: str) -> bool:
     return not folder or path == folder or path.startswith(folder + "/")
 
@@ -215,6 +287,10 @@ def _inside(dest: Path, folder: Path) -> bool:
     """Whether `folder` (resolved through links, as far as it exists) is inside `dest`."""
     real, top = os.path.realpath(folder), os.path.realpath(dest)
     return os.path.commonpath([real, top]) == top
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def is_yaml_path(path: str) -> bool:

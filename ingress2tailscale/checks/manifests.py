@@ -4,7 +4,7 @@ fields, Service/Ingress rules of the API server and the Tailscale operator (kust
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,12 +44,14 @@ def check_files(
     repo_root: Path,
     changed: Mapping[str, str | None],
     base: Mapping[str, str | None] | None = None,
+    base_paths: Sequence[str] | None = None,
 ) -> list[Notice]:
     """Check every file the plan writes. `changed` maps a repo-relative POSIX path to its new full
     text (None = the file is deleted). `base` holds earlier planned changes: part of the tree, but
-    not checked again. Other files are read from `repo_root` as they are.
+    not checked again (`base_paths`: its paths sorted, when the caller keeps them). Other files
+    are read from `repo_root` as they are.
     Returns error/warning Notices (ingress2tailscale.model.Notice); empty = all good."""
-    tree = PlannedTree(repo_root, changed, dict(base or {}))
+    tree = PlannedTree(repo_root, changed, base or {}, base_paths)
     notices = remembered_static_checks(tree)
     # kubectl would only repeat an error found already: build the folders that passed
     broken = {n.subject.rpartition(":")[0] for n in notices if n.level == "error"}
@@ -58,10 +60,11 @@ def check_files(
 
 def remembered_static_checks(tree: PlannedTree) -> list[Notice]:
     """`static_checks`, or their verdict from an earlier run on the same inputs: the same
-    planned texts, the same code, and a disk that answers every question they asked the same."""
+    planned texts, the same code, and a tree (earlier planned changes over the disk) that answers
+    every question they asked the same: what else was planned before is not part of the key."""
     store = verdict_store(tree.root, CHECKS_STORE)
-    key = inputs_key(str(tree.root), sorted(tree.changed.items()), sorted(tree.base.items()))
-    notices = read_traced(tree.root, store, key)
+    key = inputs_key(str(tree.root), sorted(tree.changed.items()))
+    notices = read_traced(store, key, tree.answer)
     if notices is None:
         notices = static_checks(tree)
         write_traced(store, key, tree.probe_list(), notices)

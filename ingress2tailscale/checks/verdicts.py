@@ -1,6 +1,10 @@
 """Verdicts of the static checks kept between runs, next to the scan cache: `kubectl kustomize`
 results keyed by the content it built, and whole check results keyed by their inputs plus the
-answers the disk gave them (a verdict is reused only while the disk still answers the same)."""
+answers the disk gave them (a verdict is reused only while the disk still answers the same).
+
+A probe is a question the checks asked of the planned tree (the earlier planned changes laid over
+the disk), so a verdict does not depend on planned changes the checks never looked at: the same
+file planned after other slices gets the same verdict while every answer is the same."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 
@@ -52,8 +56,11 @@ def write_verdict(store: Path | None, key: str, notices: list[Notice]) -> None:
     _write_json(store, key, [n.to_json() for n in notices])
 
 
-def read_traced(root: Path, store: Path | None, key: str) -> list[Notice] | None:
-    """A check's verdict stored under `key`, if the disk still answers its probes the same."""
+def read_traced(
+    store: Path | None, key: str, answer: Callable[[str, str], bool | str]
+) -> list[Notice] | None:
+    """A check's verdict stored under `key`, if `answer` (the planned tree's answer to a probe)
+    is still the same for every probe it recorded."""
     if store is None:
         return None
     try:
@@ -62,7 +69,7 @@ def read_traced(root: Path, store: Path | None, key: str) -> list[Notice] | None
         notices = _notices(data["notices"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return notices if all(_answers(root, p) for p in probes) else None
+    return notices if all(_answers(answer, p) for p in probes) else None
 
 
 def write_traced(
@@ -111,10 +118,10 @@ def _module_file(name: str) -> str:
     return str(spec.origin or "") if spec is not None else ""
 
 
-def _answers(root: Path, probe: Probe) -> bool:
-    kind, path, answer = probe
+def _answers(answer: Callable[[str, str], bool | str], probe: Probe) -> bool:
+    kind, path, expected = probe
     try:
-        return probe_disk(root, kind, path) == answer
+        return answer(kind, path) == expected
     except OSError:
         return False
 

@@ -289,12 +289,11 @@ def _other_mentions(
     """Other objects of the namespace that name the secret (IngressRoutes, TLSStores, pods…):
     anything that might use it keeps it, whatever its kind."""
     skip = {exp.source.ref, exp.new_ref, *(d.ref for d in known)}
+    named = re.compile(rf"(?<![-\w.]){re.escape(secret)}(?![-\w.])")
     return [
         d
-        for d in ws.inventory.documents
-        if d.namespace == exp.source.namespace
-        and d.ref not in skip
-        and re.search(rf"(?<![-\w.]){re.escape(secret)}(?![-\w.])", d.text)
+        for d in ws.inventory.in_namespace(exp.source.namespace)
+        if d.ref not in skip and secret in d.text and named.search(d.text)
     ]
 
 

@@ -27,6 +27,7 @@ from ingress2tailscale.plan.exposure import (
     remark_notices,
     unapplied_notice,
 )
+from ingress2tailscale.plan.hostnames import HostnameIndex
 from ingress2tailscale.plan.mentions import old_host_mentions
 from ingress2tailscale.plan.phases import plan_phase1, plan_phase2
 from ingress2tailscale.plan.workspace import Workspace
@@ -62,9 +63,11 @@ def plan_slice(
     prereq: Sequence[Step] = (),
     inventory: Inventory | None = None,
     old_hosts: Mapping[str, str] | None = None,
+    hostnames: HostnameIndex | None = None,
 ) -> PlannedSlice:
     """Plan one slice on `tree` (or on `inventory`, when the caller has one of that tree);
-    `prereq` are the tailnet steps when they were checked."""
+    `prereq` are the tailnet steps when they were checked; `hostnames` is every slice's
+    hostname on that inventory, when the caller keeps it (`plan_slices`)."""
     check_slice_name(config, name)
     steps: list[Step] = []
     notices: list[Notice] = []
@@ -78,7 +81,7 @@ def plan_slice(
         facts = _facts(config, inventory, name)
         if phase != "prereq":
             inventory, more_steps, more_notices = _plan_repo_steps(
-                config, inventory, name, phase, old_hosts or {}
+                config, inventory, name, phase, old_hosts or {}, hostnames
             )
             steps += more_steps
             notices += more_notices
@@ -130,16 +133,18 @@ def plan_slices(
     inventory = build_inventory(tree)
     reading = inventory.reading_notices()
     old_hosts = {**(old_hosts or {}), **known_old_hosts(config, inventory)}
+    hostnames = HostnameIndex(config, inventory)
     for index, name in enumerate(names):
         pre = prereq if index == 0 else [_after_first(s, names[0]) for s in prereq]
         planned = plan_slice(
-            config, inventory.tree, name, phase, dry_run, pre, inventory, old_hosts
+            config, inventory.tree, name, phase, dry_run, pre, inventory, old_hosts, hostnames
         )
         plan = planned.plan
         if index == 0 and reading:  # said once, with the first slice
             plan = replace(plan, notices=tuple(_unique([*reading, *plan.notices])))
         plans.append(plan)
         inventory = planned.inventory
+        hostnames.update(inventory, [c.path for c in planned.plan.file_changes])
     return plans
 
 
@@ -163,6 +168,7 @@ def _plan_repo_steps(
     name: str,
     phase: str,
     old_hosts: Mapping[str, str],
+    hostnames: HostnameIndex | None,
 ) -> tuple[Inventory, list[Step], list[Notice]]:
     spec = config.slices[name]
     if isinstance(spec, LinksSlice):
@@ -177,7 +183,7 @@ def _plan_repo_steps(
         return inventory, done, []
     exp = derive_exposure(config, inventory, name)
     notices += unapplied_notice(inventory, exp) + remark_notices(exp)
-    notices += _duplicate_hostnames(config, inventory, exp)
+    notices += _duplicate_hostnames(config, hostnames or HostnameIndex(config, inventory), exp)
     notices += _unowned_tags(config, exp) + _missing_backends(inventory, exp)
     notices += old_host_mentions(inventory, exp, _links_edit(config))
     notices += _repeated_backends(inventory, exp)
@@ -240,11 +246,17 @@ def _file_step(
     ws = Workspace(inventory)
     notices = build(ws, exp)
     changes = ws.changes()
-    notices += check_files(inventory.tree.root, ws.overrides(), inventory.tree.overrides)
+    notices += _check(inventory, ws)
     notices += _linked_edits(inventory.tree.root, [c.path for c in changes])
     if not changes:
         return Step(name, "none", _done_reason(name, exp)), notices
     return Step(name, "change", _change_reason(name, exp), tuple(changes)), notices
+
+
+def _check(inventory: Inventory, ws: Workspace) -> list[Notice]:
+    """The static checks of a step's files, over the changes planned before it."""
+    tree = inventory.tree
+    return check_files(tree.root, ws.overrides(), tree.overrides, tree.override_paths())
 
 
 def _linked_edits(root: Path, paths: Sequence[str]) -> list[Notice]:
@@ -297,7 +309,7 @@ def _links_step(
     if spec.consumers.homepage is not None:
         notices += plan_homepage(ws, spec.consumers.homepage, hosts, own)
     changes = ws.changes()
-    notices += check_files(inventory.tree.root, ws.overrides(), inventory.tree.overrides)
+    notices += _check(inventory, ws)
     notices += _linked_edits(inventory.tree.root, [c.path for c in changes])
     if not changes:
         return Step("links", "none", "consumers already point at the tailnet names"), notices
@@ -448,18 +460,10 @@ def _patches_left(inventory: Inventory, exp: Exposure) -> list[Notice]:
 
 
 def _duplicate_hostnames(
-    config: MigrationConfig, inventory: Inventory, exp: Exposure
+    config: MigrationConfig, hostnames: HostnameIndex, exp: Exposure
 ) -> list[Notice]:
-    clashes = []
-    for other, sl in config.service_slices().items():
-        if other == exp.slice or (sl.hostname is not None and sl.hostname != exp.hostname):
-            continue
-        try:
-            theirs = derive_exposure(config, inventory, other).hostname
-        except PlanError:
-            continue
-        if theirs == exp.hostname:
-            clashes.append(other)
+    """Other slices deriving the same tailnet hostname on the repo as it is now."""
+    clashes = hostnames.users(exp.hostname, but=exp.slice)
     if not clashes:
         return []
     message = (

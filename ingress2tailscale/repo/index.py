@@ -1,9 +1,16 @@
-"""The documents of an inventory as compact rows, with indexes by identity, file and kind built
-on first use, and `Document`s made only for the rows a caller reads."""
+"""The documents of an inventory as compact rows, with indexes by identity, file, kind and
+namespace built on first use, and `Document`s made only for the rows a caller reads.
+
+A view with planned changes is derived from the one before in time proportional to the changed
+files (plus copies of dicts, done in C): the rows are kept per file, in file order with the
+changed files last, and every index built so far is patched for the changed files only.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import chain
 from operator import itemgetter
 from typing import overload
 
@@ -22,7 +29,7 @@ class DocumentList(Sequence[Document]):
         self._view = view
 
     def __len__(self) -> int:
-        return len(self._view.rows)
+        return self._view.count
 
     @overload
     def __getitem__(self, index: int) -> Document: ...
@@ -37,48 +44,100 @@ class DocumentList(Sequence[Document]):
         return map(self._view.document, self._view.rows)
 
 
+class _File:
+    """The rows of one file, its Documents made so far, and its text when it is planned (a
+    Document reads its text through its file, so it keeps no view alive)."""
+
+    __slots__ = ("made", "rows", "text")
+
+    def __init__(self, rows: list[Ident], text: str | None = None) -> None:
+        self.rows, self.text = rows, text
+        self.made: dict[Ident, Document] = {}
+
+    def text_of(self, path: str) -> str:
+        assert self.text is not None
+        return self.text
+
+
 class DocumentIndex:
-    """One row per document, and the scanned files they come from. Indexes and Documents are
-    made on first use and shared by the inventories of the same files (both are immutable)."""
+    """One row per document, grouped by the file they come from. Indexes and Documents are made
+    on first use and shared by the inventories of the same files (both are immutable)."""
 
     def __init__(
         self,
         rows: list[Ident],
         text_of: Callable[[str], str],
-        made: dict[Ident, Document] | None = None,
+        planned: Mapping[str, str] | None = None,
     ) -> None:
         # problem and entries rows (see `scan.PROBLEM`, `scan.ENTRIES`) are no documents
         special = [row for row in rows if row[5][:1] == "!"]
-        self.problems = [row for row in special if row[5] == PROBLEM]
-        self.entries = {r[0]: _lines(r[7]) for r in special if r[5] == ENTRIES}
         if special:
             rows = [row for row in rows if row[5][:1] != "!"]
-        self.rows, self.text_of = rows, text_of
-        self._made = made if made is not None else {}
-        self._first: dict[RefKey, Ident] | None = None
-        self._by_path: dict[str, list[Ident]] | None = None
+        planned = planned or {}
+        files: dict[str, _File] = {}
+        for row in rows:  # the rows of one file are contiguous
+            found = files.get(row[0])
+            if found is None:
+                found = files[row[0]] = _File([], planned.get(row[0]))
+            found.rows.append(row)
+        self._setup(files, len(rows), text_of)
+        self.problems += [row for row in special if row[5] == PROBLEM]
+        self.entries.update((r[0], _lines(r[7])) for r in special if r[5] == ENTRIES)
+
+    def _setup(self, files: dict[str, _File], count: int, text_of: Callable[[str], str]) -> None:
+        self.files, self.count, self._disk_text = files, count, text_of
+        self.problems: list[Ident] = []  # what the scan could not read, in file order
+        self.entries: dict[str, list[str]] = {}  # kustomization path -> its entries
+        self._rows: list[Ident] | None = None
+        self._first: dict[str, dict[RefKey, Ident]] | None = None  # by namespace
+        self._dups: set[RefKey] = set()  # identities defined more than once
         self._by_kind: dict[str, list[Ident]] = {}
+        self._by_ns: dict[str, dict[str, list[Ident]]] | None = None
+
+    def text_of(self, path: str) -> str:
+        found = self.files.get(path)
+        if found is None or found.text is None:
+            return self._disk_text(path)
+        return found.text
+
+    @property
+    def rows(self) -> list[Ident]:
+        """All rows, in file order (then those of planned changes)."""
+        if self._rows is None:
+            self._rows = list(chain.from_iterable(f.rows for f in self.files.values()))
+        return self._rows
 
     def document(self, row: Ident) -> Document:
-        doc = self._made.get(row)
+        found = self.files[row[0]]
+        doc = found.made.get(row)
         if doc is None:
-            doc = self._made[row] = Document.of_row(row, self.text_of)
+            text_of = self._disk_text if found.text is None else found.text_of
+            doc = found.made[row] = Document.of_row(row, text_of)
         return doc
 
     def first(self, key: RefKey) -> Ident | None:
         """The first row with this identity (the same object may be defined twice)."""
         if self._first is None:
-            rows = self.rows[::-1]  # the first of equal keys is stored last: it wins
-            self._first = dict(zip(map(_REF_KEY, rows), rows, strict=True))
-        return self._first.get(key)
+            first: dict[str, dict[RefKey, Ident]] = {}
+            for row in reversed(self.rows):  # the first of equal keys is stored last: it wins
+                first.setdefault(row[8], {})[_REF_KEY(row)] = row
+            count = sum(map(len, first.values()))
+            if count != len(self.rows):
+                counts = Counter(map(_REF_KEY, self.rows))
+                self._dups = {k for k, n in counts.items() if n > 1}
+            self._first = first
+        found = self._first.get(key[1])
+        return None if found is None else found.get(key)
+
+    def repeated(self) -> set[RefKey]:
+        """The identities defined by more than one row (do not change the set)."""
+        if self._first is None:
+            self.first(("", "", ""))
+        return self._dups
 
     def in_file(self, path: str) -> list[Ident]:
-        if self._by_path is None:
-            by_path: dict[str, list[Ident]] = {}
-            for row in self.rows:
-                by_path.setdefault(row[0], []).append(row)
-            self._by_path = by_path
-        return self._by_path.get(path, [])
+        found = self.files.get(path)
+        return [] if found is None else found.rows
 
     def of_kind(self, kind: str) -> list[Ident]:
         found = self._by_kind.get(kind)
@@ -86,45 +145,99 @@ class DocumentIndex:
             found = self._by_kind[kind] = [row for row in self.rows if row[5] == kind]
         return found
 
+    def in_namespace(self, namespace: str) -> list[Ident]:
+        """The rows of one namespace, in file order."""
+        if self._by_ns is None:
+            by_ns: dict[str, dict[str, list[Ident]]] = {}
+            for path, found in self.files.items():
+                for row in found.rows:
+                    by_ns.setdefault(row[8], {}).setdefault(path, []).append(row)
+            self._by_ns = by_ns
+        return list(chain.from_iterable(self._by_ns.get(namespace, {}).values()))
+
     def replaced(
         self, paths: set[str], texts: Mapping[str, str], added: list[Ident]
     ) -> DocumentIndex:
-        """A view whose files `paths` are gone, and `texts` (with rows `added`) are added; the
-        indexes built so far are updated, not built again."""
-        kept = [row for row in self.rows if row[0] not in paths]
-        made = {row: d for row, d in self._made.items() if row[0] not in paths}
-        earlier = self.text_of
-
-        def text_of(path: str) -> str:
-            return texts[path] if path in texts else earlier(path)
-
-        view = DocumentIndex(kept + added, text_of, made)
-        view.problems[:0] = [row for row in self.problems if row[0] not in paths]
-        view.entries = {
-            **{p: e for p, e in self.entries.items() if p not in paths},
-            **view.entries,
-        }
+        """A view whose files `paths` are gone, and `texts` (with rows `added`, in file order)
+        are added; the indexes built so far are patched, not built again."""
+        files = dict(self.files)
+        removed: list[Ident] = []
+        for path in paths:
+            gone = files.pop(path, None)
+            removed += gone.rows if gone is not None else ()
+        for path, text in texts.items():  # a planned file is read from its text, rows or not
+            files[path] = _File([], text)
+        special = [row for row in added if row[5][:1] == "!"]
+        if special:
+            added = [row for row in added if row[5][:1] != "!"]
+        for row in added:
+            found = files.get(row[0])
+            if found is None:
+                found = files[row[0]] = _File([], texts.get(row[0]))
+            found.rows.append(row)
+        view = DocumentIndex.__new__(DocumentIndex)
+        view._setup(files, self.count - len(removed) + len(added), self._disk_text)
+        view.problems = [row for row in self.problems if row[0] not in paths]
+        view.problems += [row for row in special if row[5] == PROBLEM]
+        entries = view.entries = dict(self.entries)
+        for path in paths & entries.keys():
+            del entries[path]
+        entries.update((r[0], _lines(r[7])) for r in special if r[5] == ENTRIES)
         if self._first is not None:
-            view._first = self._first_replaced(paths, added)
-        for kind, rows in self._by_kind.items():
-            view._by_kind[kind] = [r for r in rows if r[0] not in paths]
-            view._by_kind[kind] += [r for r in added if r[5] == kind]
+            view._first, view._dups = self._first_replaced(paths, removed, added)
+        if self._by_ns is not None:
+            view._by_ns = self._ns_replaced(paths, removed, added)
         return view
 
-    def _first_replaced(self, paths: set[str], added: list[Ident]) -> dict[RefKey, Ident]:
-        """The identity index once `paths` are gone and `added` appended: an identity whose
-        first row is gone falls to its next row (looked for among the rows of its kind)."""
+    def _first_replaced(
+        self, paths: set[str], removed: list[Ident], added: list[Ident]
+    ) -> tuple[dict[str, dict[RefKey, Ident]], set[RefKey]]:
+        """The identity index once `paths` are gone and `added` appended: an identity defined
+        more than once that loses a row is looked for again among the rows of its kind (its
+        first row may fall to the next, and it may now be defined once)."""
         assert self._first is not None
-        first = {k: r for k, r in self._first.items() if r[0] not in paths}
-        lost = {k for k, r in self._first.items() if r[0] in paths}
-        for kind in {k[0] for k in lost}:
-            for row in self.of_kind(kind):
-                key = _REF_KEY(row)
-                if key in lost and row[0] not in paths:
-                    first.setdefault(key, row)
+        first, dups = dict(self._first), set(self._dups)
+        for namespace in {r[8] for r in removed} | {r[8] for r in added}:
+            first[namespace] = dict(first.get(namespace, {}))
+        for key in {_REF_KEY(row) for row in removed}:
+            keys = first[key[1]]
+            if key in dups:
+                dups.discard(key)
+                self._fall_back(keys, dups, key, paths)
+            else:  # defined once: by a removed row
+                keys.pop(key, None)
         for row in added:
-            first.setdefault(_REF_KEY(row), row)
-        return first
+            key, keys = _REF_KEY(row), first[row[8]]
+            if key in keys:
+                dups.add(key)
+            else:
+                keys[key] = row
+        return first, dups
+
+    def _fall_back(
+        self, keys: dict[RefKey, Ident], dups: set[RefKey], key: RefKey, paths: set[str]
+    ) -> None:
+        """`key` lost a row: its first row outside `paths`, if any, is first now."""
+        rest = [r for r in self.of_kind(key[0]) if _REF_KEY(r) == key and r[0] not in paths]
+        if rest:
+            keys[key] = rest[0]
+        else:
+            keys.pop(key, None)
+        if len(rest) > 1:
+            dups.add(key)
+
+    def _ns_replaced(
+        self, paths: set[str], removed: list[Ident], added: list[Ident]
+    ) -> dict[str, dict[str, list[Ident]]]:
+        assert self._by_ns is not None
+        by_ns = dict(self._by_ns)
+        for namespace in {r[8] for r in removed} | {r[8] for r in added}:
+            rows = by_ns[namespace] = dict(by_ns.get(namespace, {}))
+            for path in paths:
+                rows.pop(path, None)
+        for row in added:
+            by_ns[row[8]].setdefault(row[0], []).append(row)
+        return by_ns
 
 
 def _lines(text: str) -> list[str]:

@@ -9,12 +9,14 @@ compact row per document; `Document`s and indexes are made on first use.
 
 from __future__ import annotations
 
+import bisect
 import os
 import posixpath
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -33,7 +35,11 @@ from ingress2tailscale.repo.cache import (
     open_scan_cache,
 )
 from ingress2tailscale.repo.index import DocumentIndex, DocumentList
-from ingress2tailscale.repo.namespaces import effective_namespaces, flux_target
+from ingress2tailscale.repo.namespaces import (
+    effective_namespaces,
+    flux_target,
+    included_entries,
+)
 from ingress2tailscale.repo.scan import (
     SKIP_DIRS,
     forced_namespace,
@@ -124,7 +130,19 @@ class RepoTree:
         return _yaml_paths(walk_yaml(os.fspath(self.root)), self.overrides)
 
     def with_changes(self, changes: Mapping[str, str | None]) -> RepoTree:
-        return RepoTree(self.root, {**self.overrides, **changes})
+        tree = RepoTree(self.root, {**self.overrides, **changes})
+        tree._sorted = self.override_paths()[:]  # kept in order: a list copy and a few inserts
+        for path in changes.keys() - self.overrides.keys():
+            bisect.insort(tree._sorted, path)
+        return tree
+
+    _sorted: list[str] | None = None
+
+    def override_paths(self) -> list[str]:
+        """The planned paths, sorted (do not change the list)."""
+        if self._sorted is None:
+            self._sorted = sorted(self.overrides)
+        return self._sorted
 
 
 class Inventory:
@@ -146,7 +164,6 @@ class Inventory:
         self.flux_targets = flux_targets or {}  # Flux Kustomization path -> targetNamespace
         self._view = view
         self._patch_cache: dict[str, set[str]] = {}
-        self._repeated_keys: set[tuple[str, str, str]] | None = None
         # what `applied` may reuse: the Applied of the inventory this one changed, and the change
         self._earlier: tuple[Applied | None, frozenset[str]] = (None, frozenset())
 
@@ -157,9 +174,8 @@ class Inventory:
         flux = list(flux_kustomizations(self._view))
         if not flux:
             return None
-        rows = self._view.rows
-        earlier, changed = self._earlier
-        return Applied(flux, lambda: (row[0] for row in rows), self._view.entries, earlier, changed)
+        view, (earlier, changed) = self._view, self._earlier
+        return Applied(flux, lambda: (row[0] for row in view.rows), view.entries, earlier, changed)
 
     def is_applied(self, path: str) -> bool:
         applied = self.applied
@@ -238,15 +254,8 @@ class Inventory:
 
     @property
     def _repeated(self) -> set[tuple[str, str, str]]:
-        """Identities defined by more than one document (found once per inventory)."""
-        if self._repeated_keys is None:
-            seen: set[tuple[str, str, str]] = set()
-            repeated: set[tuple[str, str, str]] = set()
-            for row in self._view.rows:
-                key = (row[5], row[8], row[7])
-                (repeated if key in seen else seen).add(key)
-            self._repeated_keys = repeated
-        return self._repeated_keys
+        """Identities defined by more than one document (found once per repo, then patched)."""
+        return self._view.repeated()  # kept by the view through planned changes
 
     def find(self, kind: str, namespace: str, name: str) -> Document | None:
         return self.get(ResourceRef(kind, namespace, name))
@@ -266,13 +275,16 @@ class Inventory:
         self, kind: str, namespace: str | None = None, applied_only: bool = False
     ) -> list[Document]:
         """The documents of a kind (in a namespace); `applied_only`: those Flux applies."""
-        rows = self._view.of_kind(kind)
+        if namespace is None:
+            rows = self._view.of_kind(kind)
+        else:
+            rows = [r for r in self._view.in_namespace(namespace) if r[5] == kind]
         applied = self.applied if applied_only else None
-        return [
-            self._view.document(r)
-            for r in rows
-            if (namespace is None or r[8] == namespace) and (applied is None or r[0] in applied)
-        ]
+        return [self._view.document(r) for r in rows if applied is None or r[0] in applied]
+
+    def in_namespace(self, namespace: str) -> list[Document]:
+        """The documents of one namespace, in the order of `documents`."""
+        return [self._view.document(r) for r in self._view.in_namespace(namespace)]
 
     def kustomization_for(self, path: str) -> str | None:
         """The kustomization file of the folder holding `path`, if the folder has one."""
@@ -292,6 +304,9 @@ class Inventory:
     def with_changes(self, changes: Mapping[str, str | None]) -> Inventory:
         """The inventory once `changes` are applied: only the changed files are scanned again."""
         tree = self.tree.with_changes(changes)
+        folders = self._yaml_folders_after(changes)
+        if folders is not None and not self._may_rescope(changes, folders):
+            return self._replaced(tree, changes, folders)
         direct = dict(self.direct_namespaces)
         for path, text in changes.items():
             forced = forced_namespace(path, text or "")
@@ -299,8 +314,8 @@ class Inventory:
                 direct[_folder(path)] = forced
             elif _is_kustomization(path):
                 direct.pop(_folder(path), None)
-        folders = {_folder(p) for p in changes} | set(self.kustomize_namespaces)
-        namespaces = effective_namespaces(direct, folders, tree.read, self.flux_targets)
+        changed_folders = {_folder(p) for p in changes} | set(self.kustomize_namespaces)
+        namespaces = effective_namespaces(direct, changed_folders, tree.read, self.flux_targets)
         touches_flux = any(FLUX_KUSTOMIZE_API in (t or "") for t in changes.values())
         if (
             direct != self.direct_namespaces
@@ -308,6 +323,11 @@ class Inventory:
             or not _same_scope(namespaces, self.kustomize_namespaces)
         ):
             return build_inventory(tree)  # a folder's namespace changed: rescope everything
+        return self._replaced(tree, changes, folders)
+
+    def _replaced(
+        self, tree: RepoTree, changes: Mapping[str, str | None], folders: dict[str, int] | None
+    ) -> Inventory:
         added = {
             path: _scanned(path, text)
             for path, text in sorted(changes.items())
@@ -316,10 +336,61 @@ class Inventory:
         texts = {path: scanned.text for path, scanned in added.items()}
         namespaces = self.kustomize_namespaces
         view = self._view.replaced(set(changes), texts, _rows_of(added, namespaces))
-        changed = Inventory(tree, view, namespaces, self.direct_namespaces, self.flux_targets)
+        inventory = Inventory(tree, view, namespaces, self.direct_namespaces, self.flux_targets)
+        inventory._folders = folders
         if "applied" in self.__dict__:  # computed here: the changed one reuses what it can
-            changed._earlier = (self.applied, frozenset(changes))
-        return changed
+            inventory._earlier = (self.applied, frozenset(changes))
+        return inventory
+
+    _folders: dict[str, int] | None = None  # folder -> YAML files in it, when known
+
+    def _yaml_folders_after(self, changes: Mapping[str, str | None]) -> dict[str, int] | None:
+        """The YAML files per folder once `changes` are applied (None: not known here)."""
+        if self._folders is None:
+            return None
+        folders = self._folders
+        for path, text in changes.items():
+            if not _is_yaml_path(path) or (text is not None) == self.tree.exists(path):
+                continue
+            if folders is self._folders:
+                folders = dict(folders)
+            folder = _folder(path)
+            folders[folder] = folders.get(folder, 0) + (1 if text is not None else -1)
+            if folders[folder] <= 0:
+                del folders[folder]
+        return folders
+
+    def _may_rescope(self, changes: Mapping[str, str | None], after: dict[str, int]) -> bool:
+        """Whether `changes` may change the namespace a folder forces: a Flux Kustomization is
+        touched, a kustomization is added or removed, its `namespace:` or the folders it
+        includes differ, or a folder gains its first or loses its last YAML file (then the slow
+        path decides)."""
+        if self._folders is None or any(FLUX_KUSTOMIZE_API in (t or "") for t in changes.values()):
+            return True
+        if after.keys() != self._folders.keys():
+            return True
+        for path, text in changes.items():
+            if not _is_kustomization(path):
+                continue
+            before = self.tree.read(path)
+            if (before is None) != (text is None):
+                return True
+            if _scope_of(path, before or "") != _scope_of(path, text or ""):
+                return True
+            forced = forced_namespace(path, text or "")
+            if self.direct_namespaces.get(_folder(path), "") != forced:
+                return True
+        return False
+
+
+def _scope_of(path: str, text: str) -> tuple[str, tuple[str, ...]]:
+    """What of a kustomization decides namespaces: its `namespace:` and included folders."""
+    return forced_namespace(path, text), _included(text)
+
+
+@lru_cache(maxsize=64)  # a slice's phase 2 compares the text its phase 1 wrote
+def _included(text: str) -> tuple[str, ...]:
+    return tuple(included_entries(text))
 
 
 _VIEWS: dict[Path, tuple[Block | dict[str, ScannedFile], DocumentIndex]] = {}
@@ -354,7 +425,9 @@ def build_inventory(tree: RepoTree) -> Inventory:
     if flux:  # Flux's targetNamespace wins over the kustomizations' namespaces
         namespaces = effective_namespaces(direct, folders, tree.read, flux)
         view = _fresh_view(found, namespaces)
-    return Inventory(tree, view, namespaces, direct, flux)
+    inventory = Inventory(tree, view, namespaces, direct, flux)
+    inventory._folders = dict(Counter(_folder(p) for p in paths))
+    return inventory
 
 
 def flux_kustomizations(view: DocumentIndex) -> Iterator[FluxKustomization]:

@@ -71,10 +71,20 @@ def _included_folders(folder: str, read: Read, seen: set[str]) -> list[str]:
     return found
 
 
+def included_entries(text: str) -> list[str]:
+    """The entries of a kustomization's `resources` that may name folders (not files)."""
+    suffixes = (".yaml", ".yml", ".json")
+    return [e for e in _entries(text) if not e.endswith(suffixes)]
+
+
 def _resources(folder: str, read: Read) -> list[str]:
     text = _kustomization_text(folder, read)
     if text is None:
         return []
+    return _entries(text)
+
+
+def _entries(text: str) -> list[str]:
     try:
         data = yaml.load(text, Loader=yaml.CSafeLoader)
     except yaml.YAMLError:

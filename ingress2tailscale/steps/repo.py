@@ -162,12 +162,9 @@ def _recheck_after_rebase(
 
 def recorded_old_hosts(config: MigrationConfig, repo: GitRepo) -> dict[str, str]:
     """Slice -> the host its phase-2 commit retired, as recorded in the commit's trailers."""
-    found = {}
-    for name, spec in config.service_slices().items():
-        host = repo.recorded_old_host(name) if spec.expose == "https" else None
-        if host:
-            found[name] = host
-    return found
+    https = [name for name, spec in config.service_slices().items() if spec.expose == "https"]
+    found = repo.recorded_old_hosts(https)
+    return {name: found[name] for name in https if found.get(name)}
 
 
 def validate_static(repo: GitRepo, result: StepResult) -> list[Check]:

@@ -120,7 +120,7 @@ def test_each_slice_of_the_config_plans_without_error(
     assert len(created) == 1 and created.pop().endswith("/" + new_file)
 
 
-def test_the_benchmark_command_ends_with_the_two_ratios(tmp_path: Path) -> None:
+def test_the_benchmark_command_ends_with_the_four_ratios(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "bench.run", "--apps", str(APPS), "--repeat", "1"]
     done = subprocess.run(
         [*command, "--work", str(tmp_path)],
@@ -131,6 +131,8 @@ def test_the_benchmark_command_ends_with_the_two_ratios(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    last = done.stdout.strip().splitlines()[-2:]
+    last = done.stdout.strip().splitlines()[-4:]
     assert re.fullmatch(r"cold_ratio=\d+\.\d\d", last[0]), done.stdout
     assert re.fullmatch(r"warm_ratio=\d+\.\d\d", last[1]), done.stdout
+    assert re.fullmatch(r"all_1600_ratio=\d+\.\d\d", last[2]), done.stdout
+    assert re.fullmatch(r"growth_400_1600=\d+\.\d\d", last[3]), done.stdout
