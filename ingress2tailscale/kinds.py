@@ -39,6 +39,7 @@ SERVICE = ApiKind("Service", "", "v1", "services")
 SECRET = ApiKind("Secret", "", "v1", "secrets")
 POD = ApiKind("Pod", "", "v1", "pods")
 EVENT = ApiKind("Event", "", "v1", "events")
+NAMESPACE = ApiKind("Namespace", "", "v1", "namespaces", namespaced=False)
 INGRESS = ApiKind("Ingress", "networking.k8s.io", "v1", "ingresses")
 GIT_REPOSITORY = ApiKind(
     "GitRepository", "source.toolkit.fluxcd.io", "v1", "gitrepositories", crd_of="Flux"
@@ -87,6 +88,9 @@ CUSTOM_KINDS = (
 RECONCILE_ANNOTATION = "reconcile.fluxcd.io/requestedAt"
 FORCE_SYNC_ANNOTATION = "force-sync"
 READY_CONDITION = "Ready"
+# the labels Flux puts on every object a Kustomization applies (what it prunes by)
+FLUX_NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
+FLUX_NAMESPACE_LABEL = "kustomize.toolkit.fluxcd.io/namespace"
 
 # Kubernetes names: an RFC 1123 label (a tailnet hostname is one too)
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")

@@ -1,17 +1,20 @@
 """kmock's Kubernetes emulator served on 127.0.0.1 by a background thread with its own asyncio
 loop, plus a kubeconfig that reaches it (`with KubeEmulator(tmp) as emu: emu.kubeconfig_path`).
 
-It serves the built-in kinds and the CRDs the product uses (`kinds.CUSTOM_KINDS`), checks the
-bearer token like an API server (a wrong one is 401), and answers 404s the way the API server
-does (a missing object is a `NotFound` Status; a kind it does not serve is `404 page not
-found`). `create`/`patch`/`delete`/`get` seed and inspect objects over the same HTTP API.
-kmock's known gaps (no resourceVersion, selectors ignored, no PUT/SSA/dry-run) remain.
+It serves the built-in kinds and the CRDs the product uses (`kinds.CUSTOM_KINDS`), more on
+request (`serve`, `api_kind`: a repo's HelmReleases, Certificates, …), Namespaces (which kmock
+cannot: it reads `/api/v1/namespaces` as a namespaced path, so they are answered here), checks
+the bearer token like an API server (a wrong one is 401), and answers 404s the way the API
+server does (a missing object is a `NotFound` Status; a kind it does not serve is `404 page not
+found`). `create`/`patch`/`delete`/`get`/`list` seed and inspect objects over the same HTTP
+API. kmock's known gaps (no resourceVersion, selectors ignored, no PUT/SSA/dry-run) remain.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import tempfile
 import threading
@@ -32,6 +35,7 @@ from ingress2tailscale.kinds import (
     CUSTOM_KINDS,
     EVENT,
     INGRESS,
+    NAMESPACE,
     POD,
     SECRET,
     SERVICE,
@@ -47,8 +51,10 @@ START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
 REQUEST_TIMEOUT_S = 10.0
 CRD_VERBS = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
-# not Namespace: kmock 0.8 parses `/api/v1/namespaces` as a namespaced path and answers 500
-SEEDABLE = {k.kind: k for k in (SERVICE, SECRET, POD, EVENT, INGRESS, *CUSTOM_KINDS)}
+SEEDABLE = {k.kind: k for k in (SERVICE, SECRET, POD, EVENT, INGRESS, NAMESPACE, *CUSTOM_KINDS)}
+# kmock 0.8 parses `/api/v1/namespaces` as a namespaced path and answers 500: served here
+NAMESPACE_PATH = re.compile(r"/api/v1/namespaces(?:/(?P<name>[^/]+))?/?")
+CUSTOM_CRD = "a CRD"  # `crd_of` of a kind served because a repo's documents use it
 
 
 def discovery_documents(kinds: tuple[ApiKind, ...] = CUSTOM_KINDS) -> list[dict[str, Any]]:
@@ -75,6 +81,17 @@ class _Emulator(kmock.KubernetesEmulator):
     """kmock's emulator with the API server's token check and 404 answers."""
 
     token: str = SANDBOX_TOKEN
+    namespaces: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        found = NAMESPACE_PATH.fullmatch(raw_request.path)
+        if found is None:
+            response: aiohttp.web.StreamResponse = await super().__call__(raw_request)
+            return response
+        if raw_request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _status(401, "Unauthorized", "Unauthorized")
+        body = await raw_request.read()
+        return _namespaces(self.namespaces, raw_request.method, found["name"], body)
 
     async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -92,6 +109,43 @@ class _Emulator(kmock.KubernetesEmulator):
 
     def _serves(self, resource: Any) -> bool:
         return any(resource == known for known in self._get_resources())
+
+
+def _namespaces(
+    store: dict[str, dict[str, Any]], method: str, name: str | None, body: bytes
+) -> aiohttp.web.Response:
+    """Namespaces kept apart from kmock's objects: list, get, create, merge-patch, delete."""
+    if name is None and method == "GET":
+        return aiohttp.web.json_response(
+            {"kind": "NamespaceList", "apiVersion": "v1", "items": list(store.values())}
+        )
+    if name is None and method == "POST":
+        obj = json.loads(body or b"{}")
+        name = str((obj.get("metadata") or {}).get("name") or "")
+        if name in store:
+            return _status(409, "AlreadyExists", f'namespaces "{name}" already exists')
+        store[name] = {**obj, "status": {"phase": "Active"}}
+        return aiohttp.web.json_response(store[name], status=201)
+    if name is None or name not in store:
+        return _status(404, "NotFound", f'namespaces "{name}" not found')
+    if method == "PATCH":
+        store[name] = _merged(store[name], json.loads(body or b"{}"))
+    elif method == "DELETE":
+        return aiohttp.web.json_response(store.pop(name))
+    return aiohttp.web.json_response(store[name])
+
+
+def _merged(obj: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch (RFC 7386): `null` removes a key, objects merge, the rest replaces."""
+    result = dict(obj)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _merged(result[key], value)
+        else:
+            result[key] = value
+    return result
 
 
 def _status(code: int, reason: str, message: str) -> aiohttp.web.Response:
@@ -122,6 +176,10 @@ class KubeEmulator:
         self._failure: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
+        self._emulator: _Emulator | None = None
+        self._kinds: dict[tuple[str, str], ApiKind] = {
+            (k.api_version, k.kind): k for k in SEEDABLE.values()
+        }
         self._thread = threading.Thread(target=self._run, name="kube-emulator", daemon=True)
 
     @property
@@ -182,6 +240,7 @@ class KubeEmulator:
                 warnings.filterwarnings("ignore", "read_binary is deprecated", DeprecationWarning)
                 emulator.resources.load_bundled()
             emulator.resources.load_data(json.dumps(discovery_documents(self.custom_kinds)))
+            self._emulator = emulator
             self._url = str(server.url).rstrip("/")
             self._ready.set()
             await self._stopping.wait()
@@ -203,16 +262,72 @@ class KubeEmulator:
         path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         return path
 
+    # --- kinds --------------------------------------------------------------------------
+
+    def serve(self, kinds: tuple[ApiKind, ...]) -> None:
+        """Serve more custom kinds from now on (their discovery documents and objects)."""
+        new = tuple(k for k in kinds if (k.api_version, k.kind) not in self._served_kinds())
+        if not new:
+            return
+        loop, emulator = self._loop, self._emulator
+        if loop is None or emulator is None:
+            raise RuntimeError("the Kubernetes emulator is not running")
+        data = json.dumps(discovery_documents(new))
+
+        async def load() -> None:  # on the emulator's loop: kmock's tables are not locked
+            emulator.resources.load_data(data)
+
+        asyncio.run_coroutine_threadsafe(load(), loop).result(REQUEST_TIMEOUT_S)
+        self.custom_kinds = (*self.custom_kinds, *new)
+        self._kinds.update({(k.api_version, k.kind): k for k in new})
+
+    def api_kind(self, api_version: str, kind: str) -> ApiKind:
+        """The served kind of a document's `apiVersion` and `kind`: a built-in one as the
+        discovery documents say, else a custom kind served from now on (namespaced, unless
+        its name says `Cluster…`)."""
+        known = self._kinds.get((api_version, kind))
+        if known is not None:
+            return known
+        group, _, version = api_version.rpartition("/")
+        for resource in self._discovery(group, version):
+            if resource.get("kind") == kind and "/" not in str(resource.get("name")):
+                found = ApiKind(
+                    kind, group, version, str(resource["name"]), bool(resource.get("namespaced"))
+                )
+                self._kinds[(api_version, kind)] = found
+                return found
+        custom = ApiKind(
+            kind,
+            group,
+            version,
+            _plural(kind),
+            namespaced=not kind.startswith("Cluster"),
+            crd_of=CUSTOM_CRD,
+        )
+        self.serve((custom,))
+        return custom
+
+    def _served_kinds(self) -> set[tuple[str, str]]:
+        return {(k.api_version, k.kind) for k in self.custom_kinds}
+
+    def _discovery(self, group: str, version: str) -> list[dict[str, Any]]:
+        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        try:
+            found = self._call("GET", path)
+        except (LookupError, RuntimeError):
+            return []
+        return [r for r in found.get("resources") or [] if isinstance(r, dict)]
+
     # --- objects, over the HTTP API -----------------------------------------------------
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
-        api = _kind_of(obj)
+        api = self._kind_of(obj)
         namespace = (obj.get("metadata") or {}).get("namespace")
         return self._call("POST", _path(api, namespace), obj)
 
     def patch(
         self,
-        kind: str,
+        kind: str | ApiKind,
         namespace: str | None,
         name: str,
         patch: dict[str, Any],
@@ -220,17 +335,37 @@ class KubeEmulator:
         subresource: str = "",
     ) -> dict[str, Any]:
         """A JSON merge patch (kmock merges every patch that way)."""
-        path = _path(SEEDABLE[kind], namespace, name, subresource)
+        path = _path(self._api(kind), namespace, name, subresource)
         return self._call("PATCH", path, patch, "application/merge-patch+json")
 
-    def delete(self, kind: str, namespace: str | None, name: str) -> dict[str, Any]:
-        return self._call("DELETE", _path(SEEDABLE[kind], namespace, name))
+    def delete(self, kind: str | ApiKind, namespace: str | None, name: str) -> dict[str, Any]:
+        return self._call("DELETE", _path(self._api(kind), namespace, name))
 
-    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+    def get(self, kind: str | ApiKind, namespace: str | None, name: str) -> dict[str, Any] | None:
         try:
-            return self._call("GET", _path(SEEDABLE[kind], namespace, name))
+            return self._call("GET", _path(self._api(kind), namespace, name))
         except LookupError:
             return None
+
+    def list(self, kind: str | ApiKind, namespace: str | None = None) -> list[dict[str, Any]]:
+        """The objects of a kind (in `namespace`, or in all); kmock ignores selectors anyway."""
+        items = self._call("GET", _path(self._api(kind), namespace)).get("items") or []
+        return [item for item in items if isinstance(item, dict)]
+
+    def _api(self, kind: str | ApiKind) -> ApiKind:
+        if isinstance(kind, ApiKind):
+            return kind
+        if kind in SEEDABLE:
+            return SEEDABLE[kind]
+        found = [k for (_, name), k in self._kinds.items() if name == kind]
+        if len(found) != 1:
+            raise ValueError(f"the emulator helpers do not know the kind {kind!r}")
+        return found[0]
+
+    def _kind_of(self, obj: dict[str, Any]) -> ApiKind:
+        api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
+        known = self._kinds.get((api_version, kind))
+        return known if known is not None else self._api(kind)
 
     def _call(
         self,
@@ -256,11 +391,14 @@ class KubeEmulator:
         return answer if isinstance(answer, dict) else {}
 
 
-def _kind_of(obj: dict[str, Any]) -> ApiKind:
-    kind = str(obj.get("kind", ""))
-    if kind not in SEEDABLE:
-        raise ValueError(f"the emulator helpers do not know the kind {kind!r}")
-    return SEEDABLE[kind]
+def _plural(kind: str) -> str:
+    """The plural a CRD of this kind most likely declares (`Policy` -> `policies`)."""
+    lower = kind.lower()
+    if lower.endswith("y") and lower[-2:-1] not in "aeiou":
+        return f"{lower[:-1]}ies"
+    if lower.endswith(("s", "x", "ch", "sh")):
+        return f"{lower}es"
+    return f"{lower}s"
 
 
 def _path(api: ApiKind, namespace: str | None, name: str = "", subresource: str = "") -> str:

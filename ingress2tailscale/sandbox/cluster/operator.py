@@ -1,0 +1,548 @@
+"""A small Tailscale Kubernetes operator on the emulated cluster and tailnet (contract §B).
+
+It keeps its own pod (`app: <deployment>`); a deleted pod is replaced by a new one, Ready after
+a short start, and only then are the OAuth client's scopes read again: a running operator keeps
+the scopes it started with (B.1). For each tailscale-class Ingress and LoadBalancer Service it
+makes what the real one makes (B.2–B.4): a StatefulSet and a state Secret in its namespace with
+the `tailscale.com/parent-resource*` labels, a device in the tailnet, the status hostname, the
+Service condition `TailscaleProxyReady`, and a loopback endpoint. It fails the real ways:
+without the `services` scope nothing is provisioned (#19471); tags its tag does not own give no
+device and a Warning event; tailnet HTTPS off leaves an Ingress without status, with a Warning.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ingress2tailscale.kinds import (
+    DEVICE_FQDN_KEY,
+    EVENT,
+    EXPOSE_ANNOTATION,
+    HOSTNAME_ANNOTATION,
+    HTTPS_ENDPOINT_KEY,
+    INGRESS,
+    NAMESPACE,
+    PARENT_NAMESPACE_LABEL,
+    PARENT_RESOURCE_LABEL,
+    PARENT_TYPE_LABEL,
+    PARENT_TYPES,
+    POD,
+    PROXY_READY_CONDITION,
+    SECRET,
+    SERVICE,
+    TAGS_ANNOTATION,
+    TAILSCALE_CLASS,
+    ApiKind,
+)
+from ingress2tailscale.sandbox.cluster.kube import KubeEmulator
+from ingress2tailscale.sandbox.cluster.loop import DEFAULT_INTERVAL_S, PollLoop
+from ingress2tailscale.sandbox.endpoints import Endpoints
+from ingress2tailscale.sandbox.faults import (
+    API_500,
+    HTTPS_OFF,
+    PROXY_NEVER_READY,
+    REFUSE_TAGS,
+    Faults,
+)
+from ingress2tailscale.sandbox.tailnet.policy_eval import parse_policy
+from ingress2tailscale.sandbox.tailnet.state import Fault, TailnetState
+
+DEFAULT_PROXY_TAGS = ("tag:k8s",)  # PROXY_TAGS (B.1)
+OPERATOR_TAG = "tag:k8s-operator"  # OPERATOR_INITIAL_TAGS, when the client has no tags
+NEEDED_SCOPES = ("auth_keys", "devices:core", "services")
+PROXY_GROUP_ANNOTATION = "tailscale.com/proxy-group"  # the HA reconciler's, not ours
+MANAGED_LABEL = "tailscale.com/managed"
+START_DELAY_S = 0.3  # a new operator pod is Ready this long after it appears
+API_DOWN_REQUESTS = 1_000_000  # `api-500`: every request fails while it is armed
+CAPVER = "109"
+COMPONENT = "tailscale-operator"
+SERVICES_404 = (
+    'failed to list tailscale services: Status: 404, Message: "not found" '
+    "(client may be missing the services scope)"
+)
+FORBIDDEN = "calling actor does not have enough permissions to perform this function"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A tailscale-class Ingress or Service as the operator reads it."""
+
+    kind: str
+    namespace: str
+    name: str
+    hostname: str
+    tags: tuple[str, ...]
+    ports: tuple[int, ...]  # a Service's ports; an Ingress serves 443
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.kind, self.namespace, self.name
+
+
+@dataclass
+class _Proxy:
+    """What the operator made for one parent, and the verdict it made it under."""
+
+    verdict: tuple[Any, ...]
+    statefulset: str | None = None
+    device_id: str | None = None
+    fqdn: str | None = None
+    events: list[str] = field(default_factory=list)
+
+
+class OperatorSimulator(PollLoop):
+    """The operator's pod and its Ingress and Service reconcilers."""
+
+    name = "operator-simulator"
+
+    def __init__(
+        self,
+        kube: KubeEmulator,
+        tailnet: TailnetState,
+        tailnet_name: str,
+        operator_namespace: str = "tailscale",
+        operator_deployment: str = "operator",
+        client_id: str = "",
+        endpoints: Endpoints | None = None,
+        faults: Faults | None = None,
+        *,
+        interval_s: float = DEFAULT_INTERVAL_S,
+        start_delay_s: float = START_DELAY_S,
+    ) -> None:
+        super().__init__(interval_s)
+        self.kube, self.tailnet, self.tailnet_name = kube, tailnet, tailnet_name
+        self.namespace, self.deployment, self.client_id = (
+            operator_namespace,
+            operator_deployment,
+            client_id,
+        )
+        self.endpoints, self.faults = endpoints, faults or Faults()
+        self.start_delay_s = start_delay_s
+        self.pod: str | None = None  # the current pod's name
+        self.scopes: frozenset[str] | None = None  # read at pod start; None: not running
+        self._pod_since = 0.0
+        self._proxies: dict[tuple[str, str, str], _Proxy] = {}
+        self._api_fault: Fault | None = None
+        self._statefulset: ApiKind | None = None
+
+    # --- the pass -----------------------------------------------------------------------
+
+    def step(self) -> None:
+        with self.lock:
+            self.faults.refresh()
+            self._tailnet_faults()
+            self._keep_pod()
+            if self.scopes is None:
+                return  # no operator running: nothing changes
+            parents = {p.key: p for p in self._parents()}
+            for key in [k for k in self._proxies if k not in parents]:
+                self._clean_up(key, gone=self._gone(key))
+            for parent in parents.values():
+                self._reconcile(parent)
+
+    def _tailnet_faults(self) -> None:
+        with self.tailnet.lock:
+            if self.faults.armed(HTTPS_OFF):
+                self.tailnet.settings["httpsEnabled"] = False
+            down = self.faults.armed(API_500)
+            if down and self._api_fault not in self.tailnet.faults:
+                self._api_fault = Fault(500, API_DOWN_REQUESTS)
+                self.tailnet.faults.insert(0, self._api_fault)
+            elif not down and self._api_fault is not None:
+                if self._api_fault in self.tailnet.faults:
+                    self.tailnet.faults.remove(self._api_fault)
+                self._api_fault = None
+
+    # --- the operator's own pod ---------------------------------------------------------
+
+    def _keep_pod(self) -> None:
+        if self.kube.get(NAMESPACE, None, self.namespace) is None:
+            self.kube.create(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
+            )
+        labels = {"app": self.deployment}
+        live = {
+            _name(p)
+            for p in self.kube.list(POD, self.namespace)
+            if (_meta(p).get("labels") or {}).get("app") == self.deployment
+            and not _meta(p).get("deletionTimestamp")
+        }
+        if self.pod not in live:  # deleted (recycled): a new pod starts, scopes not read yet
+            self.scopes = None
+            self.pod = f"{self.deployment}-{secrets.token_hex(5)}-{secrets.token_hex(3)[:5]}"
+            self._pod_since = time.monotonic()
+            self.kube.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": self.pod, "namespace": self.namespace, "labels": labels},
+                    "spec": {
+                        "containers": [{"name": "operator", "image": "tailscale/k8s-operator"}]
+                    },
+                    "status": {"phase": "Pending", "conditions": [_pod_ready("False")]},
+                }
+            )
+        elif self.scopes is None and time.monotonic() - self._pod_since >= self.start_delay_s:
+            self.scopes = self._client_scopes()  # read once, at start (tsclient.go)
+            status = {"phase": "Running", "conditions": [_pod_ready("True")]}
+            self.kube.patch(POD, self.namespace, self.pod, {"status": status}, subresource="status")
+            log.info("operator pod %s is Ready with scopes %s", self.pod, sorted(self.scopes))
+
+    def _client_scopes(self) -> frozenset[str]:
+        with self.tailnet.lock:
+            client = self.tailnet.oauth_clients.get(self.client_id)
+            return frozenset(client.scopes) if client else frozenset()
+
+    def _operator_tags(self) -> set[str]:
+        with self.tailnet.lock:
+            client = self.tailnet.oauth_clients.get(self.client_id)
+            return set(client.tags) if client and client.tags else {OPERATOR_TAG}
+
+    # --- parents ------------------------------------------------------------------------
+
+    def _parents(self) -> list[Parent]:
+        found = []
+        for obj in self.kube.list(INGRESS):
+            meta, spec = _meta(obj), obj.get("spec") or {}
+            if spec.get("ingressClassName") != TAILSCALE_CLASS:
+                continue
+            if PROXY_GROUP_ANNOTATION in (meta.get("annotations") or {}):
+                continue
+            found.append(self._parent("Ingress", obj, _ingress_hostname(obj), (443,)))
+        for obj in self.kube.list(SERVICE):
+            meta, spec = _meta(obj), obj.get("spec") or {}
+            exposed = (meta.get("annotations") or {}).get(EXPOSE_ANNOTATION) == "true"
+            balanced = (
+                spec.get("type") == "LoadBalancer"
+                and spec.get("loadBalancerClass") == TAILSCALE_CLASS
+            )
+            if not (exposed or balanced) or spec.get("clusterIP") == "None":
+                continue
+            host = (meta.get("annotations") or {}).get(HOSTNAME_ANNOTATION)
+            ports = tuple(
+                int(p["port"])
+                for p in spec.get("ports") or []
+                if isinstance(p, Mapping) and "port" in p
+            )
+            found.append(
+                self._parent(
+                    "Service", obj, host or f"{meta.get('namespace')}-{meta.get('name')}", ports
+                )
+            )
+        return found
+
+    def _parent(
+        self, kind: str, obj: Mapping[str, Any], host: str, ports: tuple[int, ...]
+    ) -> Parent:
+        meta = _meta(obj)
+        raw = (meta.get("annotations") or {}).get(TAGS_ANNOTATION)
+        tags = (
+            tuple(t.strip() for t in str(raw).split(",") if t.strip())
+            if raw
+            else DEFAULT_PROXY_TAGS
+        )
+        return Parent(
+            kind, str(meta.get("namespace") or ""), str(meta.get("name")), host, tags, ports
+        )
+
+    def _gone(self, key: tuple[str, str, str]) -> bool:
+        kind, namespace, name = key
+        return self.kube.get(INGRESS if kind == "Ingress" else SERVICE, namespace, name) is None
+
+    # --- one parent ---------------------------------------------------------------------
+
+    def _verdict(self, parent: Parent) -> tuple[str, str, str]:
+        """(what happens, event reason, message): ready, pending, no-https, or failed."""
+        scopes = self.scopes or frozenset()
+        if "services" not in scopes:
+            return "failed", "InvalidOAuth", SERVICES_404
+        missing = [s for s in NEEDED_SCOPES if s not in scopes]
+        if missing:
+            return (
+                "failed",
+                "ProvisioningFailed",
+                f"failed to provision: Status: 403, Message: {FORBIDDEN!r}",
+            )
+        unowned = self._unowned(parent)
+        if unowned:
+            listed = " ".join(unowned)
+            return (
+                "failed",
+                "ProvisioningFailed",
+                (
+                    "failed to provision: failed to create or get API key secret: Status: 400, "
+                    f'Message: "requested tags [{listed}] are invalid or not permitted"'
+                ),
+            )
+        if self.faults.armed(PROXY_NEVER_READY, parent.hostname):
+            return (
+                "pending",
+                "ProxyPending",
+                "no Tailscale hostname known yet, waiting for proxy pod to finish auth",
+            )
+        if parent.kind == "Ingress" and not self._https_enabled():
+            return (
+                "no-https",
+                "HTTPSNotEnabled",
+                (
+                    "HTTPS is not enabled on the tailnet; enable it in the tailnet settings so the "
+                    "Ingress can serve"
+                ),
+            )
+        return "ready", "ProxyCreated", "ProxyCreated"
+
+    def _unowned(self, parent: Parent) -> list[str]:
+        if self.faults.armed(REFUSE_TAGS, parent.hostname):
+            return list(parent.tags)
+        with self.tailnet.lock:
+            text = self.tailnet.policy
+        try:
+            owners = parse_policy(text).get("tagOwners") or {}
+        except Exception:  # an unreadable policy owns nothing
+            owners = {}
+        mine = self._operator_tags()
+        return [t for t in parent.tags if not mine & set(owners.get(t) or [])]
+
+    def _https_enabled(self) -> bool:
+        with self.tailnet.lock:
+            return bool(self.tailnet.settings.get("httpsEnabled"))
+
+    def _reconcile(self, parent: Parent) -> None:
+        what, reason, message = self._verdict(parent)
+        verdict = (what, reason, message, parent.hostname, parent.tags, parent.ports)
+        known = self._proxies.get(parent.key)
+        if known is not None and known.verdict == verdict:
+            return
+        if known is not None:
+            self._clean_up(parent.key, gone=False)
+        proxy = self._proxies[parent.key] = _Proxy(verdict)
+        if what == "failed":
+            self._event(parent, proxy, reason, message)
+            self._set_condition(parent, "False", "ProxyFailed", message)
+            return
+        proxy.statefulset = self._statefulset_for(parent)
+        if what == "pending":
+            self._proxy_secret(parent, proxy, {})
+            self._set_condition(parent, "False", reason, message)
+            return
+        device = self._add_device(parent)
+        proxy.device_id, proxy.fqdn = str(device["id"]), str(device["name"])
+        data = {
+            "device_id": proxy.device_id,
+            DEVICE_FQDN_KEY: f"{proxy.fqdn}.",
+            "device_ips": json.dumps(device["addresses"]),
+            "tailscale_capver": CAPVER,
+            "pod_uid": secrets.token_hex(8),
+        }
+        if parent.kind == "Ingress":
+            data[HTTPS_ENDPOINT_KEY] = proxy.fqdn if what == "ready" else "no-https"
+        self._proxy_secret(parent, proxy, data)
+        if what == "no-https":
+            self._event(parent, proxy, reason, message)
+            return
+        self._publish(parent, proxy.fqdn, device["addresses"][0])
+
+    def _publish(self, parent: Parent, fqdn: str, address: str) -> None:
+        """The status hostname, the condition, and the endpoint the prober reaches."""
+        if parent.kind == "Ingress":
+            entries: list[dict[str, Any]] = [
+                {"hostname": fqdn, "ports": [{"port": 443, "protocol": "TCP"}]}
+            ]
+            if self.endpoints is not None:
+                self.endpoints.open_https(fqdn)
+        else:
+            entries = [{"hostname": fqdn}, {"ip": address}]
+            for port in parent.ports:
+                if self.endpoints is not None:
+                    self.endpoints.open_tcp(fqdn, port)
+        api = INGRESS if parent.kind == "Ingress" else SERVICE
+        status = {"status": {"loadBalancer": {"ingress": entries}}}
+        self.kube.patch(api, parent.namespace, parent.name, status, subresource="status")
+        self._set_condition(parent, "True", "ProxyCreated", "ProxyCreated")
+
+    def _set_condition(self, parent: Parent, status: str, reason: str, message: str) -> None:
+        if parent.kind != "Service":
+            return  # an Ingress has no conditions (B.2)
+        condition = {
+            "type": PROXY_READY_CONDITION,
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": _now(),
+        }
+        patch = {"status": {"conditions": [condition]}}
+        self.kube.patch(SERVICE, parent.namespace, parent.name, patch, subresource="status")
+
+    # --- proxy objects, devices, events -------------------------------------------------
+
+    def _labels(self, parent: Parent) -> dict[str, str]:
+        return {
+            MANAGED_LABEL: "true",
+            PARENT_RESOURCE_LABEL: parent.name,
+            PARENT_NAMESPACE_LABEL: parent.namespace,
+            PARENT_TYPE_LABEL: PARENT_TYPES[parent.kind],
+        }
+
+    def _statefulset_for(self, parent: Parent) -> str:
+        name = f"ts-{parent.name}-{secrets.token_hex(3)[:5]}"[:52]
+        api = self._statefulset_kind()
+        self.kube.create(
+            {
+                "apiVersion": api.api_version,
+                "kind": api.kind,
+                "metadata": {
+                    "name": name,
+                    "namespace": self.namespace,
+                    "labels": self._labels(parent),
+                },
+                "spec": {
+                    "replicas": 1,
+                    "serviceName": name,
+                    "selector": {"matchLabels": {"app": name}},
+                },
+            }
+        )
+        return name
+
+    def _statefulset_kind(self) -> ApiKind:
+        if self._statefulset is None:
+            self._statefulset = self.kube.api_kind("apps/v1", "StatefulSet")
+        return self._statefulset
+
+    def _proxy_secret(self, parent: Parent, proxy: _Proxy, data: Mapping[str, str]) -> None:
+        encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+        self.kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {
+                    "name": f"{proxy.statefulset}-0",
+                    "namespace": self.namespace,
+                    "labels": self._labels(parent),
+                },
+                "type": "Opaque",
+                "data": encoded,
+            }
+        )
+
+    def _add_device(self, parent: Parent) -> dict[str, Any]:
+        with self.tailnet.lock:
+            taken = {str(d.get("hostname")) for d in self.tailnet.devices}
+            host, suffix = parent.hostname, 0
+            while host in taken:  # the control plane makes the name unique (#10604)
+                suffix += 1
+                host = f"{parent.hostname}-{suffix}"
+            number = 1 + max(
+                [int(d["id"]) for d in self.tailnet.devices if str(d.get("id", "")).isdigit()]
+                or [0]
+            )
+            octet3, octet4 = divmod(number % 65000, 250)
+            device = {
+                "id": str(number),
+                "nodeId": f"n{secrets.token_hex(6)}CNTRL",
+                "name": f"{host}.{self.tailnet_name}",
+                "hostname": host,
+                "addresses": [f"100.64.{octet3 + 1}.{octet4 + 1}", f"fd7a:115c:a1e0::{number:x}"],
+                "tags": list(parent.tags),
+                "authorized": True,
+                "os": "linux",
+                "isEphemeral": False,
+                "connectedToControl": True,
+                "clientVersion": "1.96.5",
+                "lastSeen": _now(),
+            }
+            self.tailnet.devices.append(device)
+        return device
+
+    def _event(self, parent: Parent, proxy: _Proxy, reason: str, message: str) -> None:
+        name = f"{parent.name}.{secrets.token_hex(8)}"
+        now = _now()
+        self.kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"name": name, "namespace": parent.namespace},
+                "involvedObject": {
+                    "kind": parent.kind,
+                    "namespace": parent.namespace,
+                    "name": parent.name,
+                    "apiVersion": INGRESS.api_version if parent.kind == "Ingress" else "v1",
+                },
+                "type": "Warning",
+                "reason": reason,
+                "message": message,
+                "source": {"component": COMPONENT},
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "count": 1,
+            }
+        )
+        proxy.events.append(name)
+
+    def _clean_up(self, key: tuple[str, str, str], *, gone: bool) -> None:
+        """Remove what was made for a parent (finalizer's cleanup); its status and condition
+        too while it exists, and its Warning events with it when it is gone."""
+        proxy = self._proxies.pop(key)
+        kind, namespace, name = key
+        if proxy.statefulset is not None:
+            for api, obj in (
+                (self._statefulset_kind(), proxy.statefulset),
+                (SECRET, f"{proxy.statefulset}-0"),
+            ):
+                with contextlib.suppress(LookupError):
+                    self.kube.delete(api, self.namespace, obj)
+        if proxy.device_id is not None:
+            with self.tailnet.lock:
+                self.tailnet.devices[:] = [
+                    d for d in self.tailnet.devices if str(d.get("id")) != proxy.device_id
+                ]
+        if proxy.fqdn is not None and self.endpoints is not None:
+            self.endpoints.close(proxy.fqdn)
+        if gone:
+            for event in proxy.events:
+                with contextlib.suppress(LookupError):
+                    self.kube.delete(EVENT, namespace, event)
+            return
+        api = INGRESS if kind == "Ingress" else SERVICE
+        with_status = self.kube.get(api, namespace, name)
+        if with_status is not None:
+            patch = {"status": {"loadBalancer": {"ingress": None}, "conditions": None}}
+            self.kube.patch(api, namespace, name, patch, subresource="status")
+
+
+def _ingress_hostname(obj: Mapping[str, Any]) -> str:
+    """First DNS label of `tls[0].hosts[0]`, else `<namespace>-<name>-ingress` (B.2)."""
+    tls = (obj.get("spec") or {}).get("tls") or []
+    hosts = (tls[0].get("hosts") or []) if tls and isinstance(tls[0], Mapping) else []
+    if hosts:
+        return str(hosts[0]).split(".")[0]
+    meta = _meta(obj)
+    return f"{meta.get('namespace')}-{meta.get('name')}-ingress"
+
+
+def _pod_ready(status: str) -> dict[str, str]:
+    return {"type": "Ready", "status": status, "lastTransitionTime": _now()}
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    return str(_meta(obj).get("name") or "")
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
