@@ -12,7 +12,6 @@ device and a Warning event; tailnet HTTPS off leaves an Ingress without status, 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import logging
@@ -20,31 +19,31 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from ingress2tailscale.kinds import (
     DEVICE_FQDN_KEY,
     EVENT,
-    EXPOSE_ANNOTATION,
-    HOSTNAME_ANNOTATION,
     HTTPS_ENDPOINT_KEY,
-    INGRESS,
     NAMESPACE,
-    PARENT_NAMESPACE_LABEL,
-    PARENT_RESOURCE_LABEL,
-    PARENT_TYPE_LABEL,
-    PARENT_TYPES,
     POD,
     PROXY_READY_CONDITION,
     SECRET,
     SERVICE,
-    TAGS_ANNOTATION,
-    TAILSCALE_CLASS,
     ApiKind,
 )
 from ingress2tailscale.sandbox.cluster.kube import KubeEmulator
 from ingress2tailscale.sandbox.cluster.loop import DEFAULT_INTERVAL_S, PollLoop
+from ingress2tailscale.sandbox.cluster.proxies import (
+    Parent,
+    add_device,
+    event_body,
+    now_text,
+    parents_of,
+    remove_device,
+    secret_body,
+    statefulset_body,
+)
 from ingress2tailscale.sandbox.endpoints import Endpoints
 from ingress2tailscale.sandbox.faults import (
     API_500,
@@ -56,38 +55,31 @@ from ingress2tailscale.sandbox.faults import (
 from ingress2tailscale.sandbox.tailnet.policy_eval import parse_policy
 from ingress2tailscale.sandbox.tailnet.state import Fault, TailnetState
 
-DEFAULT_PROXY_TAGS = ("tag:k8s",)  # PROXY_TAGS (B.1)
 OPERATOR_TAG = "tag:k8s-operator"  # OPERATOR_INITIAL_TAGS, when the client has no tags
 NEEDED_SCOPES = ("auth_keys", "devices:core", "services")
-PROXY_GROUP_ANNOTATION = "tailscale.com/proxy-group"  # the HA reconciler's, not ours
-MANAGED_LABEL = "tailscale.com/managed"
 START_DELAY_S = 0.3  # a new operator pod is Ready this long after it appears
 API_DOWN_REQUESTS = 1_000_000  # `api-500`: every request fails while it is armed
 CAPVER = "109"
-COMPONENT = "tailscale-operator"
 SERVICES_404 = (
     'failed to list tailscale services: Status: 404, Message: "not found" '
     "(client may be missing the services scope)"
 )
-FORBIDDEN = "calling actor does not have enough permissions to perform this function"
+FORBIDDEN = (
+    "failed to provision: Status: 403, Message: calling actor does not have enough "
+    "permissions to perform this function"
+)
+TAGS_REFUSED = (
+    "failed to provision: failed to create or get API key secret: Status: 400, "
+    'Message: "requested tags [{tags}] are invalid or not permitted"'
+)
+PENDING = "no Tailscale hostname known yet, waiting for proxy pod to finish auth"
+NO_HTTPS = (
+    "HTTPS is not enabled on the tailnet; enable HTTPS certificates in the tailnet's "
+    "settings so the Ingress can serve"
+)
+Verdict = tuple[str, str, str]  # (ready | pending | no-https | failed, reason, message)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Parent:
-    """A tailscale-class Ingress or Service as the operator reads it."""
-
-    kind: str
-    namespace: str
-    name: str
-    hostname: str
-    tags: tuple[str, ...]
-    ports: tuple[int, ...]  # a Service's ports; an Ingress serves 443
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return self.kind, self.namespace, self.name
 
 
 @dataclass
@@ -145,7 +137,7 @@ class OperatorSimulator(PollLoop):
             self._keep_pod()
             if self.scopes is None:
                 return  # no operator running: nothing changes
-            parents = {p.key: p for p in self._parents()}
+            parents = {p.key: p for p in parents_of(self.kube)}
             for key in [k for k in self._proxies if k not in parents]:
                 self._clean_up(key, gone=self._gone(key))
             for parent in parents.values():
@@ -209,97 +201,28 @@ class OperatorSimulator(PollLoop):
             client = self.tailnet.oauth_clients.get(self.client_id)
             return set(client.tags) if client and client.tags else {OPERATOR_TAG}
 
-    # --- parents ------------------------------------------------------------------------
-
-    def _parents(self) -> list[Parent]:
-        found = []
-        for obj in self.kube.list(INGRESS):
-            meta, spec = _meta(obj), obj.get("spec") or {}
-            if spec.get("ingressClassName") != TAILSCALE_CLASS:
-                continue
-            if PROXY_GROUP_ANNOTATION in (meta.get("annotations") or {}):
-                continue
-            found.append(self._parent("Ingress", obj, _ingress_hostname(obj), (443,)))
-        for obj in self.kube.list(SERVICE):
-            meta, spec = _meta(obj), obj.get("spec") or {}
-            exposed = (meta.get("annotations") or {}).get(EXPOSE_ANNOTATION) == "true"
-            balanced = (
-                spec.get("type") == "LoadBalancer"
-                and spec.get("loadBalancerClass") == TAILSCALE_CLASS
-            )
-            if not (exposed or balanced) or spec.get("clusterIP") == "None":
-                continue
-            host = (meta.get("annotations") or {}).get(HOSTNAME_ANNOTATION)
-            ports = tuple(
-                int(p["port"])
-                for p in spec.get("ports") or []
-                if isinstance(p, Mapping) and "port" in p
-            )
-            found.append(
-                self._parent(
-                    "Service", obj, host or f"{meta.get('namespace')}-{meta.get('name')}", ports
-                )
-            )
-        return found
-
-    def _parent(
-        self, kind: str, obj: Mapping[str, Any], host: str, ports: tuple[int, ...]
-    ) -> Parent:
-        meta = _meta(obj)
-        raw = (meta.get("annotations") or {}).get(TAGS_ANNOTATION)
-        tags = (
-            tuple(t.strip() for t in str(raw).split(",") if t.strip())
-            if raw
-            else DEFAULT_PROXY_TAGS
-        )
-        return Parent(
-            kind, str(meta.get("namespace") or ""), str(meta.get("name")), host, tags, ports
-        )
-
     def _gone(self, key: tuple[str, str, str]) -> bool:
         kind, namespace, name = key
-        return self.kube.get(INGRESS if kind == "Ingress" else SERVICE, namespace, name) is None
+        api = Parent(kind, namespace, name, "", (), ()).api
+        return self.kube.get(api, namespace, name) is None
 
     # --- one parent ---------------------------------------------------------------------
 
-    def _verdict(self, parent: Parent) -> tuple[str, str, str]:
-        """(what happens, event reason, message): ready, pending, no-https, or failed."""
+    def _verdict(self, parent: Parent) -> Verdict:
+        """What happens to a parent with the scopes this pod started with, the tailnet's
+        policy and settings, and the faults armed."""
         scopes = self.scopes or frozenset()
         if "services" not in scopes:
             return "failed", "InvalidOAuth", SERVICES_404
-        missing = [s for s in NEEDED_SCOPES if s not in scopes]
-        if missing:
-            return (
-                "failed",
-                "ProvisioningFailed",
-                f"failed to provision: Status: 403, Message: {FORBIDDEN!r}",
-            )
+        if any(s not in scopes for s in NEEDED_SCOPES):
+            return "failed", "ProvisioningFailed", FORBIDDEN
         unowned = self._unowned(parent)
         if unowned:
-            listed = " ".join(unowned)
-            return (
-                "failed",
-                "ProvisioningFailed",
-                (
-                    "failed to provision: failed to create or get API key secret: Status: 400, "
-                    f'Message: "requested tags [{listed}] are invalid or not permitted"'
-                ),
-            )
+            return "failed", "ProvisioningFailed", TAGS_REFUSED.format(tags=" ".join(unowned))
         if self.faults.armed(PROXY_NEVER_READY, parent.hostname):
-            return (
-                "pending",
-                "ProxyPending",
-                "no Tailscale hostname known yet, waiting for proxy pod to finish auth",
-            )
+            return "pending", "ProxyPending", PENDING
         if parent.kind == "Ingress" and not self._https_enabled():
-            return (
-                "no-https",
-                "HTTPSNotEnabled",
-                (
-                    "HTTPS is not enabled on the tailnet; enable it in the tailnet settings so the "
-                    "Ingress can serve"
-                ),
-            )
+            return "no-https", "HTTPSNotEnabled", NO_HTTPS
         return "ready", "ProxyCreated", "ProxyCreated"
 
     def _unowned(self, parent: Parent) -> list[str]:
@@ -331,12 +254,14 @@ class OperatorSimulator(PollLoop):
             self._event(parent, proxy, reason, message)
             self._set_condition(parent, "False", "ProxyFailed", message)
             return
-        proxy.statefulset = self._statefulset_for(parent)
+        sts = statefulset_body(self._statefulset_kind(), self.namespace, parent)
+        self.kube.create(sts)
+        proxy.statefulset = str(sts["metadata"]["name"])
         if what == "pending":
             self._proxy_secret(parent, proxy, {})
             self._set_condition(parent, "False", reason, message)
             return
-        device = self._add_device(parent)
+        device = add_device(self.tailnet, parent, self.tailnet_name)
         proxy.device_id, proxy.fqdn = str(device["id"]), str(device["name"])
         data = {
             "device_id": proxy.device_id,
@@ -366,9 +291,8 @@ class OperatorSimulator(PollLoop):
             for port in parent.ports:
                 if self.endpoints is not None:
                     self.endpoints.open_tcp(fqdn, port)
-        api = INGRESS if parent.kind == "Ingress" else SERVICE
         status = {"status": {"loadBalancer": {"ingress": entries}}}
-        self.kube.patch(api, parent.namespace, parent.name, status, subresource="status")
+        self.kube.patch(parent.api, parent.namespace, parent.name, status, subresource="status")
         self._set_condition(parent, "True", "ProxyCreated", "ProxyCreated")
 
     def _set_condition(self, parent: Parent, status: str, reason: str, message: str) -> None:
@@ -379,41 +303,12 @@ class OperatorSimulator(PollLoop):
             "status": status,
             "reason": reason,
             "message": message,
-            "lastTransitionTime": _now(),
+            "lastTransitionTime": now_text(),
         }
         patch = {"status": {"conditions": [condition]}}
         self.kube.patch(SERVICE, parent.namespace, parent.name, patch, subresource="status")
 
-    # --- proxy objects, devices, events -------------------------------------------------
-
-    def _labels(self, parent: Parent) -> dict[str, str]:
-        return {
-            MANAGED_LABEL: "true",
-            PARENT_RESOURCE_LABEL: parent.name,
-            PARENT_NAMESPACE_LABEL: parent.namespace,
-            PARENT_TYPE_LABEL: PARENT_TYPES[parent.kind],
-        }
-
-    def _statefulset_for(self, parent: Parent) -> str:
-        name = f"ts-{parent.name}-{secrets.token_hex(3)[:5]}"[:52]
-        api = self._statefulset_kind()
-        self.kube.create(
-            {
-                "apiVersion": api.api_version,
-                "kind": api.kind,
-                "metadata": {
-                    "name": name,
-                    "namespace": self.namespace,
-                    "labels": self._labels(parent),
-                },
-                "spec": {
-                    "replicas": 1,
-                    "serviceName": name,
-                    "selector": {"matchLabels": {"app": name}},
-                },
-            }
-        )
-        return name
+    # --- proxy objects, events --------------------------------------------------------
 
     def _statefulset_kind(self) -> ApiKind:
         if self._statefulset is None:
@@ -421,74 +316,13 @@ class OperatorSimulator(PollLoop):
         return self._statefulset
 
     def _proxy_secret(self, parent: Parent, proxy: _Proxy, data: Mapping[str, str]) -> None:
-        encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
-        self.kube.create(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {
-                    "name": f"{proxy.statefulset}-0",
-                    "namespace": self.namespace,
-                    "labels": self._labels(parent),
-                },
-                "type": "Opaque",
-                "data": encoded,
-            }
-        )
-
-    def _add_device(self, parent: Parent) -> dict[str, Any]:
-        with self.tailnet.lock:
-            taken = {str(d.get("hostname")) for d in self.tailnet.devices}
-            host, suffix = parent.hostname, 0
-            while host in taken:  # the control plane makes the name unique (#10604)
-                suffix += 1
-                host = f"{parent.hostname}-{suffix}"
-            number = 1 + max(
-                [int(d["id"]) for d in self.tailnet.devices if str(d.get("id", "")).isdigit()]
-                or [0]
-            )
-            octet3, octet4 = divmod(number % 65000, 250)
-            device = {
-                "id": str(number),
-                "nodeId": f"n{secrets.token_hex(6)}CNTRL",
-                "name": f"{host}.{self.tailnet_name}",
-                "hostname": host,
-                "addresses": [f"100.64.{octet3 + 1}.{octet4 + 1}", f"fd7a:115c:a1e0::{number:x}"],
-                "tags": list(parent.tags),
-                "authorized": True,
-                "os": "linux",
-                "isEphemeral": False,
-                "connectedToControl": True,
-                "clientVersion": "1.96.5",
-                "lastSeen": _now(),
-            }
-            self.tailnet.devices.append(device)
-        return device
+        name = f"{proxy.statefulset}-0"
+        self.kube.create(secret_body(name, self.namespace, parent, data))
 
     def _event(self, parent: Parent, proxy: _Proxy, reason: str, message: str) -> None:
-        name = f"{parent.name}.{secrets.token_hex(8)}"
-        now = _now()
-        self.kube.create(
-            {
-                "apiVersion": "v1",
-                "kind": "Event",
-                "metadata": {"name": name, "namespace": parent.namespace},
-                "involvedObject": {
-                    "kind": parent.kind,
-                    "namespace": parent.namespace,
-                    "name": parent.name,
-                    "apiVersion": INGRESS.api_version if parent.kind == "Ingress" else "v1",
-                },
-                "type": "Warning",
-                "reason": reason,
-                "message": message,
-                "source": {"component": COMPONENT},
-                "firstTimestamp": now,
-                "lastTimestamp": now,
-                "count": 1,
-            }
-        )
-        proxy.events.append(name)
+        event = event_body(parent, reason, message)
+        self.kube.create(event)
+        proxy.events.append(str(event["metadata"]["name"]))
 
     def _clean_up(self, key: tuple[str, str, str], *, gone: bool) -> None:
         """Remove what was made for a parent (finalizer's cleanup); its status and condition
@@ -503,10 +337,7 @@ class OperatorSimulator(PollLoop):
                 with contextlib.suppress(LookupError):
                     self.kube.delete(api, self.namespace, obj)
         if proxy.device_id is not None:
-            with self.tailnet.lock:
-                self.tailnet.devices[:] = [
-                    d for d in self.tailnet.devices if str(d.get("id")) != proxy.device_id
-                ]
+            remove_device(self.tailnet, proxy.device_id)
         if proxy.fqdn is not None and self.endpoints is not None:
             self.endpoints.close(proxy.fqdn)
         if gone:
@@ -514,25 +345,15 @@ class OperatorSimulator(PollLoop):
                 with contextlib.suppress(LookupError):
                     self.kube.delete(EVENT, namespace, event)
             return
-        api = INGRESS if kind == "Ingress" else SERVICE
+        api = Parent(kind, namespace, name, "", (), ()).api
         with_status = self.kube.get(api, namespace, name)
         if with_status is not None:
             patch = {"status": {"loadBalancer": {"ingress": None}, "conditions": None}}
             self.kube.patch(api, namespace, name, patch, subresource="status")
 
 
-def _ingress_hostname(obj: Mapping[str, Any]) -> str:
-    """First DNS label of `tls[0].hosts[0]`, else `<namespace>-<name>-ingress` (B.2)."""
-    tls = (obj.get("spec") or {}).get("tls") or []
-    hosts = (tls[0].get("hosts") or []) if tls and isinstance(tls[0], Mapping) else []
-    if hosts:
-        return str(hosts[0]).split(".")[0]
-    meta = _meta(obj)
-    return f"{meta.get('namespace')}-{meta.get('name')}-ingress"
-
-
 def _pod_ready(status: str) -> dict[str, str]:
-    return {"type": "Ready", "status": status, "lastTransitionTime": _now()}
+    return {"type": "Ready", "status": status, "lastTransitionTime": now_text()}
 
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -542,7 +363,3 @@ def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _name(obj: Mapping[str, Any]) -> str:
     return str(_meta(obj).get("name") or "")
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
