@@ -84,6 +84,7 @@ class _Emulator(kmock.KubernetesEmulator):
     namespaces: dict[str, dict[str, Any]] = attrs.field(factory=dict)
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        self._forget_requests()
         found = NAMESPACE_PATH.fullmatch(raw_request.path)
         if found is None:
             response: aiohttp.web.StreamResponse = await super().__call__(raw_request)
@@ -92,6 +93,14 @@ class _Emulator(kmock.KubernetesEmulator):
             return _status(401, "Unauthorized", "Unauthorized")
         body = await raw_request.read()
         return _namespaces(self.namespaces, raw_request.method, found["name"], body)
+
+    def _forget_requests(self) -> None:
+        """kmock keeps every request for test assertions and filters that whole history again
+        for each new request, so a request costs more the longer it runs (a sandbox loading
+        a repo made hundreds). Nothing asserts on it here: it is dropped."""
+        self._requests.clear()
+        for reaction in self._payloads:
+            reaction._requests.clear()
 
     async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -364,8 +373,9 @@ class KubeEmulator:
 
     def _kind_of(self, obj: dict[str, Any]) -> ApiKind:
         api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
-        known = self._kinds.get((api_version, kind))
-        return known if known is not None else self._api(kind)
+        if not api_version or not kind:
+            raise ValueError(f"an object needs apiVersion and kind, not {api_version!r}/{kind!r}")
+        return self.api_kind(api_version, kind)
 
     def _call(
         self,
