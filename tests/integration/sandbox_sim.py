@@ -255,14 +255,19 @@ def wait_until(done: Callable[[], bool], timeout_s: float = 10.0) -> None:
 
 
 def open_sandbox(
-    tmp: Path, tailnet: TailnetState, files: dict[str, str] | None = None
+    tmp: Path,
+    tailnet: TailnetState,
+    files: dict[str, str] | None = None,
+    kubectl: str | None = "auto",
 ) -> Iterator[Sandbox]:
+    """Everything started (the operator's pod not yet: `start_operator`); `kubectl=None`
+    makes Flux render from the inventory instead of `kubectl kustomize`."""
     gitops = make_gitops(tmp, repo_files() if files is None else files)
     faults = Faults.load(tmp / "faults.json")
     (tmp / "kube").mkdir()
     with KubeEmulator(tmp / "kube") as kube:
         endpoints = Endpoints(tmp / "state", faults)
-        flux = FluxSimulator(kube, gitops.origin, "main", faults=faults)
+        flux = FluxSimulator(kube, gitops.origin, "main", faults=faults, kubectl=kubectl)
         operator = OperatorSimulator(
             kube,
             tailnet,

@@ -42,9 +42,15 @@ metadata:
 """
 
 
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    yield from open_sandbox(tmp_path, make_tailnet())
+@pytest.fixture(params=["auto"])
+def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    yield from open_sandbox(tmp_path, make_tailnet(), kubectl=request.param)
+
+
+# these run twice: with `kubectl kustomize`, and rendered from the product's inventory alone
+BOTH_RENDERERS = pytest.mark.parametrize(
+    "sandbox", ["auto", None], ids=["kubectl", "inventory"], indirect=True
+)
 
 
 def reconcile(sandbox: Sandbox, *kustomizations: str) -> None:
@@ -55,6 +61,7 @@ def reconcile(sandbox: Sandbox, *kustomizations: str) -> None:
     sandbox.flux.step()
 
 
+@BOTH_RENDERERS
 def test_start_up_applies_every_kustomization_at_the_branch_head(sandbox: Sandbox) -> None:
     outcomes = sandbox.flux.reconcile_all()
     sha = sandbox.gitops.head()
@@ -90,6 +97,7 @@ def test_a_push_and_a_reconcile_request_bring_ready_at_the_pushed_revision(
     assert deployment is not None and deployment["spec"]["replicas"] == 3
 
 
+@BOTH_RENDERERS
 def test_a_removed_document_is_pruned(sandbox: Sandbox) -> None:
     sandbox.flux.reconcile_all()
     assert sandbox.kube.get("Service", "web", "db") is not None
@@ -104,6 +112,7 @@ def test_a_removed_document_is_pruned(sandbox: Sandbox) -> None:
     assert sandbox.kube.get("Service", "web", "web") is not None  # the rest stays
 
 
+@BOTH_RENDERERS
 def test_a_field_removed_from_git_is_removed_from_the_object(sandbox: Sandbox) -> None:
     sandbox.flux.reconcile_all()
     labelled = SERVICE.replace("  namespace: web\n", "  namespace: web\n  labels: {tier: a}\n")
@@ -116,6 +125,7 @@ def test_a_field_removed_from_git_is_removed_from_the_object(sandbox: Sandbox) -
     assert service is not None and "tier" not in service["metadata"]["labels"]
 
 
+@BOTH_RENDERERS
 @pytest.mark.parametrize(
     ("files", "message"),
     [

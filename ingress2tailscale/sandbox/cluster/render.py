@@ -176,6 +176,12 @@ def _under(file: str, folder: str) -> bool:
 
 
 def _documents(inventory: Inventory, files: Sequence[str] | frozenset[str]) -> list[dict[str, Any]]:
+    unreadable = [n for n in inventory.reading_notices() if n.level == "warning"]
+    for notice in unreadable:
+        if notice.subject in files:
+            raise BuildError(
+                "BuildFailed", f"kustomize build failed: {notice.subject}: {notice.message}"
+            )
     objects = []
     for file in sorted(files):
         if posixpath.basename(file) in KUSTOMIZATION_FILES:
