@@ -20,6 +20,7 @@ FLUX_FAILS = "flux-fails"  # the next reconcile of the Kustomization (or of all)
 API_500 = "api-500"  # the tailnet API answers 500
 FAULT_NAMES = (REFUSE_TAGS, PROXY_NEVER_READY, HTTPS_OFF, DNS_FAILS, FLUX_FAILS, API_500)
 EVERYWHERE = "*"  # in the saved file: armed for every hostname (or Kustomization)
+USED = "-"  # `-NAME` beside `*`: a one-shot fault already used up for NAME
 
 
 class Faults:
@@ -70,18 +71,21 @@ class Faults:
     def armed(self, name: str, host: str | None = None) -> bool:
         """Whether `name` applies to `host` (armed for it or for all); no host: armed at all."""
         with self._lock:
-            hosts = self._armed.get(_check(name), set())
-            return bool(hosts) if host is None else bool(hosts & {host, EVERYWHERE})
+            return _applies(self._armed.get(_check(name), set()), host)
 
     def take(self, name: str, host: str) -> bool:
-        """Whether `name` applies to `host`, disarming it (a one-shot fault such as
-        `flux-fails`: the next reconcile fails, the one after works again)."""
+        """Whether `name` applies to `host`, using it up for that host (a one-shot fault such
+        as `flux-fails`: the next reconcile of each Kustomization it names fails, the one
+        after works again)."""
         with self._lock:
             hosts = self._armed.get(_check(name), set())
-            hit = host in hosts or EVERYWHERE in hosts
-            hosts.discard(host)
-            if hit and EVERYWHERE in hosts:
-                hosts.discard(EVERYWHERE)
+            hit = _applies(hosts, host)
+            if host in hosts:
+                hosts.discard(host)
+            elif hit:
+                hosts.add(f"{USED}{host}")  # armed for all: used up for this one
+            if hosts and all(h.startswith(USED) for h in hosts):
+                hosts.clear()
         if hit:
             self._write_back()
         return hit
@@ -118,6 +122,12 @@ class Faults:
             self.save()
             stat = self.path.stat()
             self._seen = (stat.st_mtime_ns, stat.st_size)
+
+
+def _applies(hosts: set[str], host: str | None) -> bool:
+    if host is None:
+        return any(not h.startswith(USED) for h in hosts)
+    return host in hosts or (EVERYWHERE in hosts and f"{USED}{host}" not in hosts)
 
 
 def _check(name: str) -> str:

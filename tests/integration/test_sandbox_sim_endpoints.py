@@ -100,8 +100,11 @@ def test_a_one_shot_fault_is_taken_once() -> None:
     assert not faults.take(FLUX_FAILS, "infra")
     assert faults.take(FLUX_FAILS, "apps")
     assert not faults.take(FLUX_FAILS, "apps")
-    faults.arm(FLUX_FAILS)
-    assert faults.take(FLUX_FAILS, "infra") and not faults.armed(FLUX_FAILS)
+    faults.arm(FLUX_FAILS)  # for all: the next reconcile of each one fails
+    assert faults.take(FLUX_FAILS, "infra") and not faults.take(FLUX_FAILS, "infra")
+    assert faults.take(FLUX_FAILS, "apps") and faults.armed(FLUX_FAILS)
+    faults.disarm(FLUX_FAILS)
+    assert not faults.armed(FLUX_FAILS) and not faults.take(FLUX_FAILS, "other")
 
 
 def test_an_unknown_fault_is_refused_by_name() -> None:

@@ -198,3 +198,6 @@ def test_a_fault_armed_by_another_process_through_the_file_is_seen(sandbox: Sand
     reconcile(sandbox, "apps")
     with pytest.raises(ClusterError, match="flux-fails"):
         sandbox.client.wait_kustomization_ready("flux-system", "apps", sha, 5)
+    root = sandbox.client.kustomization_status("flux-system", "flux-system")  # armed for all
+    assert root.ready is not None and root.ready.status == "False"
+    assert root.last_attempted_revision == f"main@sha1:{sha}"

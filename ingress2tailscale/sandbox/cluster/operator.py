@@ -159,7 +159,7 @@ class OperatorSimulator(PollLoop):
     # --- the operator's own pod ---------------------------------------------------------
 
     def _keep_pod(self) -> None:
-        if self.kube.get(NAMESPACE, None, self.namespace) is None:
+        if self.pod is None and self.kube.get(NAMESPACE, None, self.namespace) is None:
             self.kube.create(
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
             )
