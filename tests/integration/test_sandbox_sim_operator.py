@@ -280,4 +280,5 @@ def test_a_recycled_pod_has_a_new_name_and_is_ready_again(sandbox: Sandbox) -> N
     wait_until(lambda: (sandbox.operator.step(), sandbox.operator.scopes is not None)[1])
     pod = sandbox.kube.get("Pod", "tailscale", str(sandbox.operator.pod))
     assert pod is not None and pod["status"]["conditions"][0]["status"] == "True"
-    assert pod["metadata"]["labels"] == {"app": "operator"}
+    assert pod["metadata"]["labels"]["app"] == "operator"
+    assert pod["metadata"]["labels"]["pod-template-hash"] in str(first)

@@ -93,7 +93,9 @@ class FluxSimulator(PollLoop):
 
     def stop(self) -> None:
         super().stop()
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        with self.lock:
+            self._sources.clear()
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     # --- the passes ---------------------------------------------------------------------
 
@@ -175,7 +177,9 @@ class FluxSimulator(PollLoop):
                 timeout=GIT_TIMEOUT_S,
                 check=True,
             ).stdout
-            root.mkdir(parents=True)
+            # a `.git` folder keeps the inventory's scan cache inside the checkout (removed
+            # with it) rather than one file per commit in the user's cache folder
+            (root / ".git").mkdir(parents=True)
             with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
                 tar.extractall(root, filter="data")
             self._sources = {sha: Source(root, read_inventory(root))}  # one commit kept

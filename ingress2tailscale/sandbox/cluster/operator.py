@@ -124,6 +124,7 @@ class OperatorSimulator(PollLoop):
         self.pod: str | None = None  # the current pod's name
         self.scopes: frozenset[str] | None = None  # read at pod start; None: not running
         self._pod_since = 0.0
+        self._template_hash = secrets.token_hex(5)  # a Deployment's pods share their ReplicaSet's
         self._proxies: dict[tuple[str, str, str], _Proxy] = {}
         self._api_fault: Fault | None = None
         self._statefulset: ApiKind | None = None
@@ -163,7 +164,7 @@ class OperatorSimulator(PollLoop):
             self.kube.create(
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
             )
-        labels = {"app": self.deployment}
+        labels = {"app": self.deployment, "pod-template-hash": self._template_hash}
         live = {
             _name(p)
             for p in self.kube.list(POD, self.namespace)
@@ -172,7 +173,7 @@ class OperatorSimulator(PollLoop):
         }
         if self.pod not in live:  # deleted (recycled): a new pod starts, scopes not read yet
             self.scopes = None
-            self.pod = f"{self.deployment}-{secrets.token_hex(5)}-{secrets.token_hex(3)[:5]}"
+            self.pod = f"{self.deployment}-{self._template_hash}-{secrets.token_hex(3)[:5]}"
             self._pod_since = time.monotonic()
             self.kube.create(
                 {
