@@ -41,6 +41,7 @@ POD = ApiKind("Pod", "", "v1", "pods")
 EVENT = ApiKind("Event", "", "v1", "events")
 NAMESPACE = ApiKind("Namespace", "", "v1", "namespaces", namespaced=False)
 INGRESS = ApiKind("Ingress", "networking.k8s.io", "v1", "ingresses")
+DEPLOYMENT = ApiKind("Deployment", "apps", "v1", "deployments")
 GIT_REPOSITORY = ApiKind(
     "GitRepository", "source.toolkit.fluxcd.io", "v1", "gitrepositories", crd_of="Flux"
 )
@@ -131,6 +132,10 @@ PARENT_TYPES = {"Ingress": "ingress", "Service": "svc"}
 # state keys the proxy writes into its Secret; the only ones the tool ever reads
 DEVICE_FQDN_KEY = "device_fqdn"
 HTTPS_ENDPOINT_KEY = "https_endpoint"
+# the operator's own OAuth client: a Secret in its namespace (contract B.1)
+OPERATOR_OAUTH_SECRET = "operator-oauth"
+OPERATOR_CLIENT_ID_KEY = "client_id"
+OPERATOR_CLIENT_SECRET_KEY = "client_secret"
 
 # Flux's Helm controller: exposures inside a release's values are not migrated yet
 HELM_RELEASE_KIND = "HelmRelease"
