@@ -150,7 +150,9 @@ def test_without_the_services_scope_nothing_is_provisioned_until_scopes_and_a_ne
     assert client.exposed("Ingress", "web", "web").hostname is None  # type: ignore[union-attr]
     old_pod = sandbox.operator.pod
     sandbox.operator.start()  # the recycle waits on a live operator
-    new_pod = client.recycle_pods("tailscale", "app=operator", 10)
+    selector = client.deployment_selector("tailscale", "operator")  # as oauth-scopes finds it
+    assert selector == "app=operator"
+    new_pod = client.recycle_pods("tailscale", selector, 10)
     assert new_pod != old_pod
     assert client.wait_load_balancer_hostname("Ingress", "web", "web", 10) == WEB
     assert client.wait_load_balancer_hostname("Service", "web", "db", 10) == DB
@@ -270,6 +272,17 @@ def test_api_500_makes_the_tailnet_api_answer_500_while_armed(sandbox: Sandbox) 
         sandbox.faults.disarm(API_500)
         sandbox.operator.step()
         assert status() == 200
+
+
+def test_the_operator_oauth_secret_holds_the_client_of_the_tailnet(sandbox: Sandbox) -> None:
+    credentials = sandbox.client.oauth_client_of("tailscale", "operator-oauth")
+    assert credentials is not None and credentials.client_id == OPERATOR_CLIENT
+    assert credentials.client_secret.get_secret_value() == OPERATOR_CLIENT_SECRET
+    with (
+        TailnetEmulator(sandbox.tailnet) as emulator,
+        TailscaleClient(credentials, api_url=emulator.url, tailnet=TAILNET) as tailscale,
+    ):
+        assert tailscale.list_vip_services() == []  # the operator's own client can list them
 
 
 def test_a_recycled_pod_has_a_new_name_and_is_ready_again(sandbox: Sandbox) -> None:

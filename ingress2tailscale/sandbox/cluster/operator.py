@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingress2tailscale.kinds import (
+    DEPLOYMENT,
     DEVICE_FQDN_KEY,
     EVENT,
     HTTPS_ENDPOINT_KEY,
     NAMESPACE,
+    OPERATOR_OAUTH_SECRET,
     POD,
     PROXY_READY_CONDITION,
     SECRET,
@@ -37,8 +39,10 @@ from ingress2tailscale.sandbox.cluster.loop import DEFAULT_INTERVAL_S, PollLoop
 from ingress2tailscale.sandbox.cluster.proxies import (
     Parent,
     add_device,
+    deployment_body,
     event_body,
     now_text,
+    oauth_secret_body,
     parents_of,
     remove_device,
     secret_body,
@@ -159,11 +163,24 @@ class OperatorSimulator(PollLoop):
 
     # --- the operator's own pod ---------------------------------------------------------
 
-    def _keep_pod(self) -> None:
-        if self.pod is None and self.kube.get(NAMESPACE, None, self.namespace) is None:
+    def _install(self) -> None:
+        """What the operator's chart installs: its namespace, the Deployment (whose selector
+        finds its pods) and the Secret `operator-oauth` with the client's credentials (B.1)."""
+        if self.kube.get(NAMESPACE, None, self.namespace) is None:
             self.kube.create(
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
             )
+        if self.kube.get(DEPLOYMENT, self.namespace, self.deployment) is None:
+            self.kube.create(deployment_body(self.namespace, self.deployment))
+        with self.tailnet.lock:
+            client = self.tailnet.oauth_clients.get(self.client_id)
+            secret = client.secret if client else ""
+        if secret and self.kube.get(SECRET, self.namespace, OPERATOR_OAUTH_SECRET) is None:
+            self.kube.create(oauth_secret_body(self.namespace, self.client_id, secret))
+
+    def _keep_pod(self) -> None:
+        if self.pod is None:
+            self._install()
         labels = {"app": self.deployment, "pod-template-hash": self._template_hash}
         live = {
             _name(p)

@@ -1,5 +1,6 @@
 """What the operator simulator reads and makes: the tailscale-class parents it serves (contract
-B.2, B.3) and the bodies of the objects and the tailnet device of a proxy (B.4)."""
+B.2, B.3), the bodies of the objects and the tailnet device of a proxy (B.4), and of what its
+chart installs (B.1)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ingress2tailscale.kinds import (
+    DEPLOYMENT,
     EXPOSE_ANNOTATION,
     HOSTNAME_ANNOTATION,
     INGRESS,
+    OPERATOR_CLIENT_ID_KEY,
+    OPERATOR_CLIENT_SECRET_KEY,
+    OPERATOR_OAUTH_SECRET,
     PARENT_NAMESPACE_LABEL,
     PARENT_RESOURCE_LABEL,
     PARENT_TYPE_LABEL,
@@ -112,6 +117,34 @@ def _parent(kind: str, obj: Mapping[str, Any], host: str, ports: tuple[int, ...]
 
 def _annotations(obj: Mapping[str, Any]) -> Mapping[str, str]:
     return (obj.get("metadata") or {}).get("annotations") or {}
+
+
+def deployment_body(namespace: str, name: str) -> dict[str, Any]:
+    """The operator's Deployment (chart `deployment.yaml`): its pods are `app: <name>`."""
+    labels = {"app": name}
+    return {
+        "apiVersion": DEPLOYMENT.api_version,
+        "kind": DEPLOYMENT.kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": []}},
+        },
+    }
+
+
+def oauth_secret_body(namespace: str, client_id: str, client_secret: str) -> dict[str, Any]:
+    """Secret `operator-oauth`, the credentials the operator reads at start (B.1)."""
+    data = {OPERATOR_CLIENT_ID_KEY: client_id, OPERATOR_CLIENT_SECRET_KEY: client_secret}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": OPERATOR_OAUTH_SECRET, "namespace": namespace},
+        "type": "Opaque",
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
 
 
 def statefulset_body(api: ApiKind, namespace: str, parent: Parent) -> dict[str, Any]:
