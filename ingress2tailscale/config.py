@@ -171,6 +171,11 @@ class ValidateConfig(_Strict):
     ca_file: Path | None = None  # a PEM trust store for the HTTPS probe; default: the system's
     resolve: dict[str, dict[Port, tuple[str, int]]] | None = None  # default: the system's DNS
 
+    @field_validator("reachability", mode="before")
+    @classmethod
+    def _off_is_no_boolean(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
+
     @field_validator("resolve", mode="before")
     @classmethod
     def _addresses(cls, value: Any) -> Any:

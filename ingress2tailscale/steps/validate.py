@@ -121,7 +121,7 @@ class _Run:
         budget = _budget(self.config, area)
         key = "tailnet" if area in ("tailnet", "reachability") else area
         deadline = self.deadlines.setdefault(key, time.monotonic() + budget)
-        return max(deadline - time.monotonic(), MIN_WAIT_S)
+        return max(deadline - time.monotonic(), min(MIN_WAIT_S, budget))
 
     @property
     def cluster(self) -> KubeClient:

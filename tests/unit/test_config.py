@@ -118,6 +118,11 @@ def test_the_validate_section_is_read_and_resolved(tmp_path: Path) -> None:
     }
 
 
+def test_a_bare_off_is_reachability_off_not_a_boolean(tmp_path: Path) -> None:
+    path = write_config(tmp_path, FIXTURE_REPO, with_validate("  reachability: off\n"))
+    assert load_config(path).validation.reachability == "off"
+
+
 @pytest.mark.parametrize(
     ("lines", "fragments"),
     [

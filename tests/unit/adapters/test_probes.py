@@ -5,11 +5,7 @@ not resolve."""
 
 from __future__ import annotations
 
-import socket
-import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,6 +18,7 @@ from ingress2tailscale.adapters.probes import (
     probe_https,
     probe_tcp,
 )
+from tests.loopback import closed_port, https_server, tcp_listener
 
 NAME = "pgadmin.example-tailnet.ts.net"
 DB = "tazlab-db.example-tailnet.ts.net"
@@ -42,64 +39,26 @@ def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def listener() -> Iterator[int]:
-    """A TCP listener on loopback; its port."""
-    with socket.create_server(("127.0.0.1", 0)) as server:
-        yield server.getsockname()[1]
-
-
-def closed_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Handler(BaseHTTPRequestHandler):
-    status = 200
-    seen: list[str] = []
-
-    def do_HEAD(self) -> None:
-        self.seen.append(self.headers.get("Host", ""))
-        self.send_response(self.status)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:  # quiet
-        pass
-
-
-class Failing(Handler):
-    status = 503
-
-
-def https_server(ca: trustme.CA, name: str, handler: type[Handler]) -> Iterator[int]:
-    """An HTTPS server on loopback whose certificate the CA issued for `name`; its port."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(name).configure_cert(context)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(TIMEOUT)
+    with tcp_listener() as port:
+        yield port
 
 
 @pytest.fixture
-def served(ca: trustme.CA) -> Iterator[int]:
-    yield from https_server(ca, NAME, Handler)
+def served(ca: trustme.CA) -> Iterator[tuple[int, list[str]]]:
+    with https_server(ca, NAME) as server:
+        yield server
 
 
 @pytest.fixture
 def wrong_name(ca: trustme.CA) -> Iterator[int]:
-    yield from https_server(ca, "grafana.example-tailnet.ts.net", Handler)
+    with https_server(ca, "grafana.example-tailnet.ts.net") as (port, _):
+        yield port
 
 
 @pytest.fixture
 def failing(ca: trustme.CA) -> Iterator[int]:
-    yield from https_server(ca, NAME, Failing)
+    with https_server(ca, NAME, status=503) as (port, _):
+        yield port
 
 
 def resolving(name: str, port: int, at: int) -> StaticResolver:
@@ -170,12 +129,14 @@ def test_tcp_to_a_name_that_does_not_resolve_is_inconclusive(listener: int) -> N
 # --- HTTPS ----------------------------------------------------------------------------------
 
 
-def test_https_passes_with_a_certificate_for_the_name(served: int, ca_file: Path) -> None:
-    Handler.seen.clear()
-    probe = probe_https(NAME, resolving(NAME, 443, served), ca_file, TIMEOUT)
+def test_https_passes_with_a_certificate_for_the_name(
+    served: tuple[int, list[str]], ca_file: Path
+) -> None:
+    port, hosts = served
+    probe = probe_https(NAME, resolving(NAME, 443, port), ca_file, TIMEOUT)
     assert probe.status == "pass", probe.reason
     assert probe.reason == f"https://{NAME}/ answered 200 with a certificate valid for {NAME}"
-    assert Handler.seen == [NAME]  # the Host header names the tailnet name, not the address
+    assert hosts == [NAME]  # the Host header names the tailnet name, not the address
 
 
 def test_a_certificate_for_another_name_fails_at_once(wrong_name: int, ca_file: Path) -> None:
@@ -185,8 +146,8 @@ def test_a_certificate_for_another_name_fails_at_once(wrong_name: int, ca_file: 
     assert "Hostname mismatch" in probe.reason
 
 
-def test_a_certificate_from_an_untrusted_ca_fails(served: int) -> None:
-    probe = probe_https(NAME, resolving(NAME, 443, served), None, TIMEOUT)  # the system's CAs
+def test_a_certificate_from_an_untrusted_ca_fails(served: tuple[int, list[str]]) -> None:
+    probe = probe_https(NAME, resolving(NAME, 443, served[0]), None, TIMEOUT)  # the system's CAs
     assert (probe.status, probe.transient) == ("fail", False)
     assert "the certificate is not valid: unable to get local issuer certificate" in probe.reason
 
