@@ -81,8 +81,9 @@ class KubernetesTimeouts(_Strict):
 
 
 class KubernetesConfig(_Strict):
-    """The cluster. Without a `kubernetes` section (or with `enabled: false`) there is none to
-    check: the live cluster checks are skipped, and nothing connects to one."""
+    """The cluster. Without a section: the default connection (in a pod its service account,
+    else the current context of the default kubeconfig). `enabled: false` says there is no
+    cluster to check: the live cluster checks are skipped, and nothing connects to one."""
 
     enabled: bool = True
     context: str | None = None
@@ -301,8 +302,7 @@ class NotifySettings(_Strict):
 class MigrationConfig(_Strict):
     tailnet: str
     gitops: GitOpsConfig
-    # no `kubernetes` section: no cluster to check (an empty section: the default connection)
-    kubernetes: KubernetesConfig = Field(default_factory=lambda: KubernetesConfig(enabled=False))
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
     tailscale: TailscaleConfig = Field(default_factory=TailscaleConfig)
     # `validate` would shadow pydantic's BaseModel.validate; the YAML key is `validate`
     validation: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
@@ -312,17 +312,6 @@ class MigrationConfig(_Strict):
     slices: dict[str, Slice]
     source_path: Path = Field(default=Path("migration.yaml"), exclude=True)
     _service_slices: tuple[dict[str, Slice], dict[str, ServiceSlice]] | None = PrivateAttr(None)
-    _kubernetes_given: bool = PrivateAttr(False)  # the file has a `kubernetes` section
-
-    @model_validator(mode="after")
-    def _remember_sections(self) -> MigrationConfig:
-        self._kubernetes_given = "kubernetes" in self.model_fields_set
-        return self
-
-    @property
-    def kubernetes_given(self) -> bool:
-        """Whether the config has a `kubernetes` section (its absence means no cluster)."""
-        return self._kubernetes_given
 
     @field_validator("kubernetes", mode="before")
     @classmethod

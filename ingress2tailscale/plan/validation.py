@@ -102,12 +102,7 @@ def _phrases(checks: Sequence[LiveCheck], mode: str) -> list[str]:
 
 
 def _no_cluster(config: MigrationConfig) -> str:
-    kube = config.kubernetes
-    if kube.enabled:
-        return ""
-    if config.kubernetes_given:
-        return "kubernetes.enabled is false"
-    return "no `kubernetes` section in the config"
+    return "" if config.kubernetes.enabled else "kubernetes.enabled is false (no cluster to check)"
 
 
 def _flux(config: MigrationConfig, skipped: list[str]) -> list[LiveCheck]:

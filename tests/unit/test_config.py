@@ -65,26 +65,23 @@ def test_bad_timeouts_are_config_errors_naming_the_key(
 KUBERNETES = "kubernetes:\n" + OPERATOR
 
 
-def test_without_a_kubernetes_section_there_is_no_cluster(tmp_path: Path) -> None:
-    config = load_config(write_config(tmp_path, FIXTURE_REPO, lambda t: t.replace(KUBERNETES, "")))
-    assert (config.kubernetes.enabled, config.kubernetes_given) == (False, False)
-
-
 @pytest.mark.parametrize(
     ("section", "enabled"),
     [
+        ("", True),  # no section: the default connection
         ("kubernetes:\n", True),
         ("kubernetes: {}\n", True),
         ("kubernetes: {enabled: false}\n", False),
     ],
 )
-def test_a_kubernetes_section_turns_the_cluster_on_unless_disabled(
+def test_a_cluster_is_checked_unless_kubernetes_is_disabled(
     tmp_path: Path, section: str, enabled: bool
 ) -> None:
     config = load_config(
         write_config(tmp_path, FIXTURE_REPO, lambda t: t.replace(KUBERNETES, section))
     )
-    assert (config.kubernetes.enabled, config.kubernetes_given) == (enabled, True)
+    assert config.kubernetes.enabled is enabled
+    assert config.kubernetes.operator.namespace == "tailscale"
 
 
 def test_the_validate_section_defaults(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The plan's `validate` line lists exactly the live checks this config runs, and says which
-are skipped and why: no `kubernetes` section, `kubernetes.enabled: false`, no Flux
-Kustomizations, reachability off; the tailnet device always says it needs credentials."""
+are skipped and why: `kubernetes.enabled: false`, no Flux Kustomizations, reachability off;
+the tailnet device always says it needs credentials."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tests.conftest import FIXTURE_REPO, write_config
 TAILNET = "magellanic-gondola.ts.net"
 KUBERNETES = "kubernetes:\n  operator: {namespace: tailscale, deployment: operator}\n"
 FLUX = "    kustomizations: [infrastructure-instances, apps]\n"
+DISABLED = "kubernetes: {enabled: false}\n"
 
 
 def validate_line(tmp_path: Path, name: str, edit: Callable[[str], str] = lambda t: t) -> str:
@@ -50,28 +51,18 @@ def test_an_https_slice_checks_its_certificate_and_its_ingress_goes(tmp_path: Pa
     )
 
 
-@pytest.mark.parametrize(
-    ("edit", "skipped"),
-    [
-        (
-            lambda t: t.replace(KUBERNETES, ""),
-            "Flux and cluster: no `kubernetes` section in the config",
-        ),
-        (
-            lambda t: t.replace(KUBERNETES, "kubernetes: {enabled: false}\n"),
-            "Flux and cluster: kubernetes.enabled is false",
-        ),
-    ],
-    ids=["no-section", "disabled"],
-)
-def test_without_a_cluster_only_the_tailnet_and_reachability_are_listed(
-    tmp_path: Path, edit: Callable[[str], str], skipped: str
-) -> None:
-    line = validate_line(tmp_path, "db", edit)
+def test_without_a_cluster_only_the_tailnet_and_reachability_are_listed(tmp_path: Path) -> None:
+    line = validate_line(tmp_path, "db", lambda t: t.replace(KUBERNETES, DISABLED))
     assert line == (
         "after phase 1: tailnet device tazlab-db tagged tag:k8s (needs credentials); "
         "reachability (optional): DNS, TCP 5432. After phase 2: the same. "
-        f"Skipped: {skipped}"
+        "Skipped: Flux and cluster: kubernetes.enabled is false (no cluster to check)"
+    )
+
+
+def test_without_a_kubernetes_section_the_default_cluster_is_checked(tmp_path: Path) -> None:
+    assert validate_line(tmp_path, "db", lambda t: t.replace(KUBERNETES, "")) == validate_line(
+        tmp_path, "db"
     )
 
 

@@ -249,7 +249,7 @@ def make_config(
 ) -> MigrationConfig:
     kubernetes = "kubernetes:\n  operator: {namespace: tailscale, deployment: operator}\n"
     if emu is None:
-        section = ""
+        section = "kubernetes: {enabled: false}\n"
     else:
         section = (
             kubernetes
