@@ -14,6 +14,7 @@ from typing import Any
 
 from flows.cli import run_cli
 from ingress2tailscale.adapters.kubernetes import KubeClient, connect
+from ingress2tailscale.adapters.tailscale_api import TailscaleClient
 from ingress2tailscale.config import MigrationConfig, load_config
 from ingress2tailscale.errors import CredentialsError, DriftError
 from ingress2tailscale.steps.drift import DriftReport, find_drift
@@ -23,12 +24,7 @@ DEFAULT_CONFIG = Path("config/migration.yaml")
 
 
 def check_drift(config: MigrationConfig) -> DriftReport:
-    tailnet = make_client(config, os.environ, read_only=True)
-    if tailnet is None:
-        raise CredentialsError(
-            "the drift check reads the tailnet: set TS_API_KEY, or TS_OAUTH_CLIENT_ID and "
-            "TS_OAUTH_CLIENT_SECRET"
-        )
+    tailnet = _tailnet(config)
     kube = _kube(config)
     try:
         return find_drift(config, tailnet, kube, config.drift.concurrency)
@@ -36,6 +32,17 @@ def check_drift(config: MigrationConfig) -> DriftReport:
         tailnet.close()
         if kube is not None:
             kube.close()
+
+
+def _tailnet(config: MigrationConfig) -> TailscaleClient:
+    """The read-only tailnet client the drift check needs; no credentials is exit 2."""
+    tailnet = make_client(config, os.environ, read_only=True)
+    if tailnet is None:
+        raise CredentialsError(
+            "the drift check reads the tailnet: set TS_API_KEY, or TS_OAUTH_CLIENT_ID and "
+            "TS_OAUTH_CLIENT_SECRET"
+        )
+    return tailnet
 
 
 def _kube(config: MigrationConfig) -> KubeClient | None:
@@ -76,11 +83,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     config = load_config(args.config)
-    if make_client(config, os.environ, read_only=True) is None:
-        raise CredentialsError(
-            "the drift check reads the tailnet: set TS_API_KEY, or TS_OAUTH_CLIENT_ID and "
-            "TS_OAUTH_CLIENT_SECRET"
-        )
+    _tailnet(config).close()  # before Prefect starts; the flow checks again, whoever runs it
     from flows.drift_flow import drift  # Prefect is imported only once the input is good
 
     report = drift(config=str(config.source_path), raise_on_drift=False)

@@ -23,7 +23,12 @@ from pydantic import (
 )
 
 from ingress2tailscale.errors import ConfigError, describe_yaml_error
-from ingress2tailscale.kinds import HOMEPAGE_HOSTS_ENV, HOMEPAGE_SERVICES_KEY, is_dns_label
+from ingress2tailscale.kinds import (
+    HOMEPAGE_HOSTS_ENV,
+    HOMEPAGE_SERVICES_KEY,
+    OPERATOR_OAUTH_SECRET,
+    is_dns_label,
+)
 
 TAG = re.compile(r"^tag:[A-Za-z0-9][-A-Za-z0-9_]*$")
 LINKS_KEY = "consumers"
@@ -70,6 +75,7 @@ class GitOpsConfig(_Strict):
 class OperatorRef(_Strict):
     namespace: str = "tailscale"
     deployment: str = "operator"
+    oauth_secret: str = OPERATOR_OAUTH_SECRET  # its OAuth client (client_id, client_secret)
 
 
 class KubernetesTimeouts(_Strict):

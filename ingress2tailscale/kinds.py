@@ -40,6 +40,7 @@ SECRET = ApiKind("Secret", "", "v1", "secrets")
 POD = ApiKind("Pod", "", "v1", "pods")
 EVENT = ApiKind("Event", "", "v1", "events")
 INGRESS = ApiKind("Ingress", "networking.k8s.io", "v1", "ingresses")
+DEPLOYMENT = ApiKind("Deployment", "apps", "v1", "deployments")
 GIT_REPOSITORY = ApiKind(
     "GitRepository", "source.toolkit.fluxcd.io", "v1", "gitrepositories", crd_of="Flux"
 )
@@ -129,6 +130,10 @@ PARENT_TYPES = {"Ingress": "ingress", "Service": "svc"}
 DEVICE_FQDN_KEY = "device_fqdn"
 HTTPS_ENDPOINT_KEY = "https_endpoint"
 NO_HTTPS_ENDPOINT = "no-https"  # its value when the tailnet has no HTTPS certificates
+# the operator's own OAuth client: a Secret in its namespace (contract B.1)
+OPERATOR_OAUTH_SECRET = "operator-oauth"
+OPERATOR_CLIENT_ID_KEY = "client_id"
+OPERATOR_CLIENT_SECRET_KEY = "client_secret"
 
 # Flux's Helm controller: exposures inside a release's values are not migrated yet
 HELM_RELEASE_KIND = "HelmRelease"

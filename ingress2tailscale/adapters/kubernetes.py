@@ -28,6 +28,7 @@ from kubernetes import client as k8s
 from kubernetes import config as _k8s_config
 from kubernetes import watch as _k8s_watch
 from kubernetes.config.config_exception import ConfigException
+from pydantic import SecretStr
 
 from ingress2tailscale.adapters.kubernetes_models import (
     Condition,
@@ -43,6 +44,7 @@ from ingress2tailscale.adapters.kubernetes_models import (
     same_revision,
     selector_matches,
 )
+from ingress2tailscale.adapters.tailscale_models import OAuthClient
 from ingress2tailscale.config import KubernetesTimeouts
 from ingress2tailscale.errors import (
     ClusterError,
@@ -51,6 +53,7 @@ from ingress2tailscale.errors import (
     describe_yaml_error,
 )
 from ingress2tailscale.kinds import (
+    DEPLOYMENT,
     DEVICE_FQDN_KEY,
     EVENT,
     EXTERNAL_SECRET,
@@ -60,6 +63,8 @@ from ingress2tailscale.kinds import (
     INGRESS,
     KUSTOMIZATION,
     NO_HTTPS_ENDPOINT,
+    OPERATOR_CLIENT_ID_KEY,
+    OPERATOR_CLIENT_SECRET_KEY,
     PARENT_NAMESPACE_LABEL,
     PARENT_RESOURCE_LABEL,
     PARENT_TYPE_LABEL,
@@ -209,6 +214,7 @@ class KubeClient:
         self._clock = clock
         self._core = k8s.CoreV1Api(api_client)
         self._networking = k8s.NetworkingV1Api(api_client)
+        self._apps = k8s.AppsV1Api(api_client)
         self._custom = k8s.CustomObjectsApi(api_client)
 
     def __repr__(self) -> str:
@@ -473,6 +479,26 @@ class KubeClient:
         what = f"a new pod matching {label_selector!r} to be Ready"
         return self._wait(target, done, what, verdict, match=lambda obj: True, subject=what)
 
+    def deployment_selector(self, namespace: str, name: str) -> str:
+        """The label selector of a Deployment's pods (`app=operator`), from its matchLabels."""
+        target = Target(DEPLOYMENT, namespace, name)
+        obj = self._get(target)
+        labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        if not labels:
+            raise ClusterError(f"{target} has no spec.selector.matchLabels to find its pods by")
+        return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+    def oauth_client_of(self, namespace: str, name: str) -> OAuthClient | None:
+        """The OAuth client a Secret holds (`client_id`, `client_secret`: the operator's own);
+        None when the Secret lacks them. The secret stays a SecretStr; it is never logged."""
+        target = Target(SECRET, namespace, name)
+        data = self._get(target).get("data") or {}
+        client_id = _decoded(data.get(OPERATOR_CLIENT_ID_KEY))
+        secret = _decoded(data.get(OPERATOR_CLIENT_SECRET_KEY))
+        if not client_id or not secret:
+            return None
+        return OAuthClient(client_id, SecretStr(secret))
+
     def force_sync_external_secret(self, namespace: str, name: str) -> str:
         """Ask External Secrets to sync now (contract C.2); returns the value set."""
         token = self._clock().isoformat()
@@ -491,6 +517,10 @@ class KubeClient:
             call, args = self._core.read_namespaced_service, (name, namespace)
         elif api is INGRESS:
             call, args = self._networking.read_namespaced_ingress, (name, namespace)
+        elif api is DEPLOYMENT:
+            call, args = self._apps.read_namespaced_deployment, (name, namespace)
+        elif api is SECRET:
+            call, args = self._core.read_namespaced_secret, (name, namespace)
         else:
             raise ValueError(f"cannot read a {api.kind}")
         obj = self._request("get", target, call, *args)
@@ -663,6 +693,16 @@ def _parent_labels(kind: str, namespace: str, name: str) -> dict[str, str]:
         PARENT_NAMESPACE_LABEL: namespace,
         PARENT_TYPE_LABEL: PARENT_TYPES[kind],
     }
+
+
+def _decoded(value: object) -> str:
+    """A Secret's base64 `data` value as text ("" when absent or not text)."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        return base64.b64decode(value).decode("utf-8").strip()
+    except (ValueError, UnicodeDecodeError):
+        return ""
 
 
 def _event_time(event: Mapping[str, Any]) -> str:

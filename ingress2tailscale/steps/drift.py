@@ -148,19 +148,23 @@ def check_tailnet(
     return findings
 
 
-def check_slices(checks: Sequence[Callable[[], list[Finding]]], concurrency: int) -> list[Finding]:
+Check = tuple[str, Callable[[], list[Finding]]]  # (the slice it is about, or TAILNET; the check)
+
+
+def check_slices(checks: Sequence[Check], concurrency: int) -> list[Finding]:
     """Run independent checks at most `concurrency` at a time; a check that cannot be made
-    (an API error) is itself a finding, never a crash."""
+    (an API error) is itself a finding of the slice it is about, never a crash."""
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         results = list(pool.map(_guarded, checks))
     return [finding for found in results for finding in found]
 
 
-def _guarded(check: Callable[[], list[Finding]]) -> list[Finding]:
+def _guarded(check: Check) -> list[Finding]:
+    subject, run = check
     try:
-        return check()
+        return run()
     except MigrationError as exc:
-        return [Finding(TAILNET, "could not check", "an answer", str(exc), True)]
+        return [Finding(subject, "could not check", "an answer", str(exc), True)]
 
 
 def _finding(name: str, check: str, expected: str, ok: bool, bad: str = "missing") -> Finding:
@@ -218,15 +222,13 @@ def find_drift(
     names = migrated_slices(config, repo)
     inventory = build_inventory(RepoTree(config.gitops.path))
     hostnames = {n: tailnet_hostname(config, inventory, n) for n in names}
-    checks: list[Callable[[], list[Finding]]] = [
-        partial(check_repo, config, inventory, n) for n in names
-    ]
+    checks: list[Check] = [(n, partial(check_repo, config, inventory, n)) for n in names]
     skipped = ["reachability (DNS, TCP, HTTPS): not built yet"]
     if kube is None:
         skipped.append("cluster: no kubernetes.context or kubernetes.kubeconfig in the config")
     else:
-        checks += [partial(check_cluster, config, kube, n, hostnames[n]) for n in names]
+        checks += [(n, partial(check_cluster, config, kube, n, hostnames[n])) for n in names]
     if names:
-        checks.append(partial(check_tailnet, config, tailnet, hostnames))
+        checks.append((TAILNET, partial(check_tailnet, config, tailnet, hostnames)))
     findings = check_slices(checks, concurrency)
     return DriftReport(tuple(names), tuple(findings), tuple(skipped))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ingress2tailscale.adapters.commands import mask_secrets, run_apply
 from ingress2tailscale.adapters.git_repo import commit_file, read_exact, trailers_for
+from ingress2tailscale.adapters.kubernetes import KubeClient
 from ingress2tailscale.adapters.tailscale_api import TailscaleClient
 from ingress2tailscale.config import MigrationConfig, OAuthClientConfig
 from ingress2tailscale.edit.terraform import (
@@ -21,12 +22,22 @@ from ingress2tailscale.edit.terraform import (
     edit_scopes,
     find_oauth_client,
 )
-from ingress2tailscale.errors import ConfigError, TerraformError
+from ingress2tailscale.errors import (
+    ClusterError,
+    ClusterNotFoundError,
+    ConfigError,
+    TailscaleError,
+    TerraformError,
+)
 from ingress2tailscale.model import Change, FileChange, RemoteChange, Step
 from ingress2tailscale.steps.oauth_lookup import LiveClient, find_live_client
 
 STEP_NAME = "oauth-scopes"
 RECYCLE_NOTE = "the operator pod must be recycled to pick up new tokens"
+RECYCLE_PLAN = (
+    "then the operator pod is recycled and must come back Ready, and the operator's own "
+    "credentials must list /vip-services"
+)
 PHASE = "prereq"
 NO_MATCH = (
     "no live OAuth client matches it yet (set tailscale.oauth_client.client_id if it exists: "
@@ -61,8 +72,11 @@ class _Found:
         return (self.tf is None or not self.tf.edit.added) and not self.lacking
 
 
-def plan_oauth_scopes(config: MigrationConfig, client: TailscaleClient | None) -> Step:
-    """What the .tf file and the live client lack; read-only (`client` None: .tf only)."""
+def plan_oauth_scopes(
+    config: MigrationConfig, client: TailscaleClient | None, *, cluster: bool = False
+) -> Step:
+    """What the .tf file and the live client lack; read-only (`client` None: .tf only).
+    `cluster`: the run will have a cluster to recycle the operator in."""
     oauth = config.tailscale.oauth_client
     if oauth is None:
         return Step(STEP_NAME, "none", NOT_CONFIGURED)
@@ -73,7 +87,7 @@ def plan_oauth_scopes(config: MigrationConfig, client: TailscaleClient | None) -
     found = _look(client, oauth)
     if found.complete:
         return Step(STEP_NAME, "none", _says(oauth, found))
-    reason = _join(_says(oauth, found), RECYCLE_NOTE)
+    reason = _join(_says(oauth, found), RECYCLE_PLAN if cluster else RECYCLE_NOTE)
     return Step(STEP_NAME, "change", reason, _changes(oauth, found.tf))
 
 
@@ -85,8 +99,10 @@ def apply_oauth_scopes(
     *,
     environ: Mapping[str, str] | None = None,
     timeout: float = APPLY_TIMEOUT_SECONDS,
+    kube: KubeClient | None = None,
 ) -> Step:
-    """Edit and commit the .tf, run the apply command, then confirm the live client's scopes.
+    """Edit and commit the .tf, run the apply command, confirm the live client's scopes, then
+    (with a cluster) recycle the operator's pod and check its own credentials.
 
     Does nothing (no commit, no command) when the file and the live client already have them.
     `environ` is the apply command's environment (default: this process's)."""
@@ -115,8 +131,44 @@ def apply_oauth_scopes(
             f"({_live_says(after.live, after.lacking)}); check that `apply` targets "
             f"{oauth.resource}"
         )
-    reason = _join(*done, _says(oauth, _Found(None, after.live, ())), RECYCLE_NOTE)
+    picked_up = RECYCLE_NOTE if kube is None else recycle_operator(config, kube)
+    reason = _join(*done, _says(oauth, _Found(None, after.live, ())), picked_up)
     return Step(STEP_NAME, "change", reason, _changes(oauth, tf))
+
+
+def recycle_operator(config: MigrationConfig, kube: KubeClient) -> str:
+    """The operator reads its OAuth client once, at start (contract B.1): delete its pod, wait
+    for a new Ready one, then check that its credentials can list the tailnet's VIP services
+    (#19471). Raises ClusterError when the pod does not come back, TailscaleError when the
+    operator's client still cannot list them."""
+    op = config.kubernetes.operator
+    selector = kube.deployment_selector(op.namespace, op.deployment)
+    pod = kube.recycle_pods(op.namespace, selector, kube.timeouts.recycle_s)
+    recycled = f"recycled the operator: new pod {op.namespace}/{pod} is Ready"
+    return _join(recycled, _operator_lists_services(config, kube))
+
+
+def _operator_lists_services(config: MigrationConfig, kube: KubeClient) -> str:
+    op = config.kubernetes.operator
+    where = f"Secret {op.namespace}/{op.oauth_secret}"
+    try:
+        credentials = kube.oauth_client_of(op.namespace, op.oauth_secret)
+    except ClusterNotFoundError:
+        return f"could not check the operator's credentials: no {where}"
+    except ClusterError as exc:
+        return f"could not check the operator's credentials: {exc}"
+    if credentials is None:
+        return f"could not check the operator's credentials: {where} lacks client_id/client_secret"
+    api = config.tailscale.api_url
+    with TailscaleClient(credentials, api_url=api, tailnet=config.tailnet) as operator:
+        try:
+            operator.list_vip_services()
+        except TailscaleError as exc:
+            raise TailscaleError(
+                f"the operator's OAuth client {credentials.client_id} ({where}) cannot list "
+                f"/vip-services: {exc}; it needs the `services` scope (#19471)"
+            ) from exc
+    return f"the operator's client {credentials.client_id} lists /vip-services"
 
 
 def _look(client: TailscaleClient, oauth: OAuthClientConfig) -> _Found:
