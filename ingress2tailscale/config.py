@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import ssl
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -40,6 +41,10 @@ SHELL_OPERATORS = {"|", "||", "&&", "&", ";", ">", ">>", "<", "2>", "2>&1"}
 RECONCILE_TIMEOUT_S = 300.0  # Flux: fetch the commit, build, apply, health checks
 READY_TIMEOUT_S = 300.0  # the operator: proxy pod up, device authenticated, status written
 RECYCLE_TIMEOUT_S = 180.0  # a deleted pod replaced by a Ready one
+# the live checks' own waits (`validate`): the tailnet device and reachability
+VALIDATE_DEADLINE_S = 300.0  # a new MagicDNS name, a proxy fetching its certificate
+VALIDATE_RETRY_S = 2.0  # the pause between two attempts of an inconclusive check
+ADDRESS = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:\[\]]+)):(?P<port>\d{1,5})")
 
 
 class _Strict(BaseModel):
@@ -82,6 +87,11 @@ class KubernetesTimeouts(_Strict):
 
 
 class KubernetesConfig(_Strict):
+    """The cluster. Without a section: the default connection (in a pod its service account,
+    else the current context of the default kubeconfig). `enabled: false` says there is no
+    cluster to check: the live cluster checks are skipped, and nothing connects to one."""
+
+    enabled: bool = True
     context: str | None = None
     kubeconfig: Path | None = None
     operator: OperatorRef = Field(default_factory=OperatorRef)
@@ -144,6 +154,49 @@ class TailscaleConfig(_Strict):
     https: bool = True
     oauth_client: OAuthClientConfig | None = None
     policy: PolicyConfig | None = None
+
+
+def _address(value: Any) -> tuple[str, int]:
+    """`127.0.0.1:40001` or `[::1]:40001` as (address, port)."""
+    found = ADDRESS.fullmatch(value.strip()) if isinstance(value, str) else None
+    port = int(found["port"]) if found else 0
+    if found is None or not 0 < port < 65536:
+        raise ValueError(f"{value!r} is not ADDRESS:PORT (e.g. 127.0.0.1:40001 or [::1]:40001)")
+    return (found["v6"] or found["host"], port)
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class ValidateConfig(_Strict):
+    """The live checks after each phase (DESIGN.md section 5): how reachability counts, how
+    long an inconclusive check is retried, and how the probes resolve names and trust TLS."""
+
+    reachability: Literal["required", "optional", "off"] = "optional"
+    deadline_s: float = Field(default=VALIDATE_DEADLINE_S, gt=0)
+    retry_s: float = Field(default=VALIDATE_RETRY_S, gt=0)
+    ca_file: Path | None = None  # a PEM trust store for the HTTPS probe; default: the system's
+    resolve: dict[str, dict[Port, tuple[str, int]]] | None = None  # default: the system's DNS
+
+    @field_validator("reachability", mode="before")
+    @classmethod
+    def _off_is_no_boolean(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
+
+    @field_validator("resolve", mode="before")
+    @classmethod
+    def _addresses(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        table = {}
+        for name, ports in value.items():
+            if not isinstance(name, str) or not name.strip(". "):
+                raise ValueError(f"{name!r} is not a host name")
+            if not isinstance(ports, Mapping) or not ports:
+                example = "{443: 127.0.0.1:8443}"
+                raise ValueError(f"{name}: map each port to ADDRESS:PORT, e.g. {example}")
+            table[name.strip().rstrip(".").lower()] = {p: _address(a) for p, a in ports.items()}
+        return table
 
 
 class FromRef(_Strict):
@@ -257,12 +310,19 @@ class MigrationConfig(_Strict):
     gitops: GitOpsConfig
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
     tailscale: TailscaleConfig = Field(default_factory=TailscaleConfig)
+    # `validate` would shadow pydantic's BaseModel.validate; the YAML key is `validate`
+    validation: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
     prefect: PrefectSettings = Field(default_factory=PrefectSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     slices: dict[str, Slice]
     source_path: Path = Field(default=Path("migration.yaml"), exclude=True)
     _service_slices: tuple[dict[str, Slice], dict[str, ServiceSlice]] | None = PrivateAttr(None)
+
+    @field_validator("kubernetes", mode="before")
+    @classmethod
+    def _section_given(cls, value: Any) -> Any:
+        return {} if value is None else value  # `kubernetes:` left empty: the defaults
 
     @field_validator("slices", mode="before")
     @classmethod
@@ -314,7 +374,25 @@ def load_config(path: Path) -> MigrationConfig:
         raise ConfigError(_format_errors(path, root, exc)) from None
     config = _resolve_paths(config, path.parent)
     _check_unique_hostnames(config, path, root)
+    _check_ca_file(config, path, root)
     return config
+
+
+def _check_ca_file(config: MigrationConfig, path: Path, root: yaml.Node | None) -> None:
+    """`validate.ca_file` is a PEM file the TLS library accepts as a trust store."""
+    ca_file = config.validation.ca_file
+    if ca_file is None:
+        return
+    where = f"{_where(path, root, ('validate', 'ca_file'))}: validate.ca_file"
+    if not ca_file.is_file():
+        raise ConfigError(f"{where}: {ca_file} does not exist; point it at a PEM CA bundle")
+    try:
+        ssl.create_default_context(cafile=str(ca_file))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ConfigError(
+            f"{where}: {ca_file} is not a PEM trust store ({type(exc).__name__}); point it at "
+            "the PEM file of the CA that issued the tailnet certificates"
+        ) from None
 
 
 def _resolve_paths(config: MigrationConfig, base: Path) -> MigrationConfig:
@@ -325,6 +403,7 @@ def _resolve_paths(config: MigrationConfig, base: Path) -> MigrationConfig:
     kube = config.kubernetes.model_copy(
         update={"kubeconfig": resolve(config.kubernetes.kubeconfig)}
     )
+    checks = config.validation.model_copy(update={"ca_file": resolve(config.validation.ca_file)})
     ts = config.tailscale
     if ts.oauth_client is not None:
         oc = ts.oauth_client.model_copy(update={"terraform": resolve(ts.oauth_client.terraform)})
@@ -333,7 +412,8 @@ def _resolve_paths(config: MigrationConfig, base: Path) -> MigrationConfig:
         ts = ts.model_copy(
             update={"policy": ts.policy.model_copy(update={"path": resolve(ts.policy.path)})}
         )
-    return config.model_copy(update={"gitops": gitops, "kubernetes": kube, "tailscale": ts})
+    update = {"gitops": gitops, "kubernetes": kube, "tailscale": ts, "validation": checks}
+    return config.model_copy(update=update)
 
 
 def _check_unique_hostnames(config: MigrationConfig, path: Path, root: yaml.Node | None) -> None:

@@ -124,6 +124,7 @@ TAGS_ANNOTATION = "tailscale.com/tags"
 EXPOSE_ANNOTATION = "tailscale.com/expose"  # a Service the operator already exposes
 FORWARD_ANNOTATION = "tailscale.com/experimental-forward-cluster-traffic-via-ingress"
 PROXY_READY_CONDITION = "TailscaleProxyReady"
+PROXY_INVALID_REASON = "ProxyInvalid"  # its reason when the operator will not expose the Service
 # labels on the proxy objects the operator makes for a parent Ingress or Service (contract B.4)
 PARENT_RESOURCE_LABEL = "tailscale.com/parent-resource"
 PARENT_NAMESPACE_LABEL = "tailscale.com/parent-resource-ns"
@@ -132,6 +133,7 @@ PARENT_TYPES = {"Ingress": "ingress", "Service": "svc"}
 # state keys the proxy writes into its Secret; the only ones the tool ever reads
 DEVICE_FQDN_KEY = "device_fqdn"
 HTTPS_ENDPOINT_KEY = "https_endpoint"
+NO_HTTPS_ENDPOINT = "no-https"  # its value when the tailnet has no HTTPS certificates
 # the operator's own OAuth client: a Secret in its namespace (contract B.1)
 OPERATOR_OAUTH_SECRET = "operator-oauth"
 OPERATOR_CLIENT_ID_KEY = "client_id"

@@ -19,6 +19,9 @@ from ingress2tailscale.manifest_yaml import load_manifest
 Level = Literal["error", "warning", "info"]
 Action = Literal["none", "change", "unknown"]
 FileOp = Literal["create", "modify", "delete"]
+# what a check found, and what it looked at (`blocking` in steps/validate.py decides from both)
+CheckStatus = Literal["pass", "fail", "inconclusive"]
+CheckArea = Literal["static", "flux", "cluster", "tailnet", "reachability"]
 
 # The one phase vocabulary. `Phase` is what `--phase` takes; each repo step is run by one phase
 # (a links slice has a single step, which comes with phase 1) and its commit carries a
@@ -134,6 +137,25 @@ class Notice:
 
     def to_json(self) -> dict[str, str]:
         return {"level": self.level, "subject": self.subject, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One validation result: the report's row (check, result, detail, seconds)."""
+
+    name: str
+    status: CheckStatus
+    detail: str
+    seconds: float = 0.0
+    area: CheckArea = "static"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "check": self.name,
+            "status": self.status,
+            "detail": self.detail,
+            "seconds": round(self.seconds, 2),
+        }
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ from ingress2tailscale.kinds import (
     HTTPS_ENDPOINT_KEY,
     INGRESS,
     KUSTOMIZATION,
+    NO_HTTPS_ENDPOINT,
     OPERATOR_CLIENT_ID_KEY,
     OPERATOR_CLIENT_SECRET_KEY,
     PARENT_NAMESPACE_LABEL,
@@ -69,6 +70,7 @@ from ingress2tailscale.kinds import (
     PARENT_TYPE_LABEL,
     PARENT_TYPES,
     POD,
+    PROXY_INVALID_REASON,
     RECONCILE_ANNOTATION,
     SECRET,
     SERVICE,
@@ -339,13 +341,7 @@ class KubeClient:
         self, parent_kind: str, parent_namespace: str, parent_name: str, operator_namespace: str
     ) -> ProxySecret | None:
         """The state Secret of the proxy the operator made for a parent Ingress or Service."""
-        if parent_kind not in PARENT_TYPES:
-            raise ValueError(f"the operator makes proxies for {', '.join(PARENT_TYPES)} only")
-        labels = {
-            PARENT_RESOURCE_LABEL: parent_name,
-            PARENT_NAMESPACE_LABEL: parent_namespace,
-            PARENT_TYPE_LABEL: PARENT_TYPES[parent_kind],
-        }
+        labels = _parent_labels(parent_kind, parent_namespace, parent_name)
         selector = ",".join(f"{k}={v}" for k, v in labels.items())
         items = self._list(
             Target(SECRET, operator_namespace),
@@ -356,6 +352,68 @@ class KubeClient:
         found = [_proxy_secret(item) for item in items if selector_matches(selector, _labels(item))]
         found.sort(key=lambda s: (s.device_fqdn is None, s.name))  # a provisioned one first
         return found[0] if found else None
+
+    def wait_service_condition(
+        self, namespace: str, name: str, type: str, deadline_s: float | None = None
+    ) -> Condition:
+        """Until the Service's condition `type` is True; `ProxyInvalid` (a Service the operator
+        will not expose as it is) raises at once with the operator's message."""
+        target = Target(SERVICE, namespace, name)
+
+        def verdict(obj: Mapping[str, Any]) -> Verdict[Condition]:
+            found = condition_of(obj, type)
+            if found is not None and found.status == "True":
+                return found, str(found)
+            if found is not None and found.reason == PROXY_INVALID_REASON:
+                raise ClusterError(f"{target}: {found}; fix the Service and push again")
+            return None, str(found) if found else f"no {type} condition"
+
+        done = deadline_s if deadline_s is not None else self.timeouts.ready_s
+        return self._wait(target, done, f"to have {type}=True", verdict)
+
+    def wait_proxy_secret(
+        self,
+        parent_kind: str,
+        parent_namespace: str,
+        parent_name: str,
+        operator_namespace: str,
+        *,
+        https: bool = False,
+        deadline_s: float | None = None,
+    ) -> ProxySecret:
+        """Until the proxy's state Secret holds `device_fqdn` (and, with `https`, an
+        `https_endpoint` other than `no-https`)."""
+        labels = _parent_labels(parent_kind, parent_namespace, parent_name)
+        selector = ",".join(f"{k}={v}" for k, v in labels.items())
+
+        def verdict(obj: Mapping[str, Any]) -> Verdict[ProxySecret]:
+            secret = _proxy_secret(obj)
+            if not secret.device_fqdn:
+                return None, f"Secret {secret.name} has no {DEVICE_FQDN_KEY} yet"
+            if https and secret.https_endpoint in (None, NO_HTTPS_ENDPOINT):
+                endpoint = secret.https_endpoint or "not set"
+                return None, f"Secret {secret.name}: {HTTPS_ENDPOINT_KEY} {endpoint}"
+            return secret, f"Secret {secret.name} has {DEVICE_FQDN_KEY} {secret.device_fqdn}"
+
+        subject = f"the proxy Secret of {parent_kind} {parent_namespace}/{parent_name}"
+        keys = DEVICE_FQDN_KEY + (f" and {HTTPS_ENDPOINT_KEY}" if https else "")
+        done = deadline_s if deadline_s is not None else self.timeouts.ready_s
+        return self._wait(
+            Target(SECRET, operator_namespace),
+            done,
+            f"to hold {keys}",
+            verdict,
+            match=lambda obj: selector_matches(selector, _labels(obj)),
+            subject=subject,
+        )
+
+    def exists(self, api: ApiKind, namespace: str, name: str) -> bool:
+        """Whether an object is in the cluster (a kind whose CRD is missing raises)."""
+        try:
+            self._get(Target(api, namespace, name))
+        except ClusterNotFoundError:
+            return False
+        return True
 
     def warning_events(self, namespace: str, kind: str, name: str) -> list[WarningEvent]:
         """Warning events about one object, oldest first."""
@@ -486,6 +544,7 @@ class KubeClient:
             SERVICE: self._core.list_namespaced_service,
             INGRESS: self._networking.list_namespaced_ingress,
             POD: self._core.list_namespaced_pod,
+            SECRET: self._core.list_namespaced_secret,
         }
         return calls[api], (namespace,)
 
@@ -623,6 +682,17 @@ class KubeClient:
                 if word:
                     text = text.replace(word, "[redacted]")
         return text
+
+
+def _parent_labels(kind: str, namespace: str, name: str) -> dict[str, str]:
+    """The labels the operator puts on the proxy objects of a parent (contract B.4)."""
+    if kind not in PARENT_TYPES:
+        raise ValueError(f"the operator makes proxies for {', '.join(PARENT_TYPES)} only")
+    return {
+        PARENT_RESOURCE_LABEL: name,
+        PARENT_NAMESPACE_LABEL: namespace,
+        PARENT_TYPE_LABEL: PARENT_TYPES[kind],
+    }
 
 
 def _decoded(value: object) -> str:

@@ -7,7 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ingress2tailscale.kinds import READY_CONDITION, ApiKind
+from ingress2tailscale.kinds import (
+    LAN_LB_PREFIXES,
+    PROXY_READY_CONDITION,
+    READY_CONDITION,
+    ApiKind,
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class Exposed:
     load_balancer_class: str | None  # Service: spec.loadBalancerClass
     hostname: str | None  # status.loadBalancer.ingress[].hostname
     proxy_ready: Condition | None  # Service: TailscaleProxyReady
+    lan_annotations: tuple[str, ...] = ()  # MetalLB / Cilium LB-IPAM annotation keys it has
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,7 @@ def selector_matches(selector: str, labels: Mapping[str, str]) -> bool:
 
 def exposed_of(kind: str, obj: Mapping[str, Any]) -> Exposed:
     meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+    annotations = meta.get("annotations") or {}
     return Exposed(
         kind,
         str(meta.get("namespace") or ""),
@@ -155,5 +162,6 @@ def exposed_of(kind: str, obj: Mapping[str, Any]) -> Exposed:
         spec.get("type"),
         spec.get("loadBalancerClass"),
         hostname_of(obj),
-        condition_of(obj, "TailscaleProxyReady"),
+        condition_of(obj, PROXY_READY_CONDITION),
+        tuple(sorted(k for k in annotations if str(k).startswith(LAN_LB_PREFIXES))),
     )

@@ -30,6 +30,7 @@ from ingress2tailscale.plan.exposure import (
 from ingress2tailscale.plan.hostnames import HostnameIndex
 from ingress2tailscale.plan.mentions import old_host_mentions
 from ingress2tailscale.plan.phases import plan_phase1, plan_phase2
+from ingress2tailscale.plan.validation import describe_validation
 from ingress2tailscale.plan.workspace import Workspace
 from ingress2tailscale.repo.inventory import Inventory, RepoTree, build_inventory
 
@@ -196,7 +197,7 @@ def _plan_repo_steps(
         inventory = inventory.with_changes(_overrides_of(step))
         exp = derive_exposure(config, inventory, name)
     if phase == "all":
-        steps.append(validate_step(exp))
+        steps.append(validate_step(config, exp))
     if phase in ("2", "all"):
         step, found = _file_step("phase-2", inventory, exp, plan_phase2)
         steps.append(step)
@@ -290,15 +291,9 @@ def _done_reason(name: str, exp: Exposure) -> str:
     return f"the old exposure {exp.source.ref} is already retired"
 
 
-def validate_step(exp: Exposure) -> Step:
-    what = "Service" if exp.spec.expose == "tcp" else "Ingress"
-    return Step(
-        "validate",
-        "none",
-        f"after phase 1: Flux Ready at the pushed revision; {what} {exp.new_name} status has "
-        f"{exp.fqdn}; proxy Ready; tailnet device tagged {','.join(exp.spec.tags)}; "
-        f"{exp.fqdn} reachable",
-    )
+def validate_step(config: MigrationConfig, exp: Exposure) -> Step:
+    """What the validate step checks with this config (the catalogue of plan/validation.py)."""
+    return Step("validate", "none", describe_validation(config, exp))
 
 
 def _links_step(

@@ -1,8 +1,9 @@
 """Loopback stand-ins for what the tailnet serves: a TCP listener per exposed Service port and
 an HTTPS server per Ingress, its certificate issued for the tailnet name by a sandbox CA.
 
-`names()` is the sandbox's name map (fqdn -> {service port -> (127.0.0.1, real port)}), the
-resolver the reachability probes are given; `ca_path` is their trust store. Real sockets and
+`names()` is the sandbox's name map (fqdn -> {service port -> (127.0.0.1, real port)}) and
+`resolve()` answers from it as the reachability probes' resolver; `ca_path` is their trust
+store. Real sockets and
 real TLS (`trustme` makes the CA); the `dns-fails` fault takes a name out of the map.
 """
 
@@ -22,6 +23,7 @@ from ingress2tailscale.sandbox.faults import DNS_FAILS, Faults
 
 HOST = "127.0.0.1"
 HTTPS_PORT = 443
+ANY_PORT = 0  # `resolve(name, 0)`: every address, as the probes' Resolver protocol says
 CA_FILE = "ca.pem"
 TCP_GREETING = b"sandbox endpoint\n"
 HTTPS_BODY = b"ok: served by the sandbox for {fqdn}\n"
@@ -45,12 +47,19 @@ class _HTTPSHandler(http.server.BaseHTTPRequestHandler):
     fqdn = ""
 
     def do_GET(self) -> None:
+        self.wfile.write(self._head())
+
+    def do_HEAD(self) -> None:
+        self._head()
+
+    def _head(self) -> bytes:
+        """200 and the headers of the body (which GET then writes)."""
         body = HTTPS_BODY.replace(b"{fqdn}", self.fqdn.encode())
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        return body
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # no access log on the sandbox's stderr
@@ -104,7 +113,7 @@ class Endpoints:
 
     def open_https(self, fqdn: str) -> Address:
         """An HTTPS server for `fqdn` (a certificate for that name from the sandbox CA) that
-        answers `GET /` with 200; returns its real address."""
+        answers `GET /` and `HEAD /` with 200; returns its real address."""
         name = _name(fqdn)
         with self._lock:
             served = self._served.setdefault(name, _Served())
@@ -142,6 +151,17 @@ class Endpoints:
             if not self.faults.armed(DNS_FAILS, fqdn.split(".")[0])
             and not self.faults.armed(DNS_FAILS, fqdn)
         }
+
+    def resolve(self, host: str, port: int) -> list[Address]:
+        """The probes' `Resolver` over the live name map (`port` 0: every address), so a name
+        provisioned after the sandbox started resolves too."""
+        ports = self.names().get(_name(host), {})
+        if port == ANY_PORT:
+            return list(dict.fromkeys(ports.values()))
+        return [ports[port]] if port in ports else []
+
+    def __repr__(self) -> str:
+        return f"Endpoints({sorted(self._served)})"
 
 
 def _name(fqdn: str) -> str:

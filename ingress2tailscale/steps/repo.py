@@ -7,20 +7,39 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
 from ingress2tailscale.adapters.git_repo import GitRepo, MigrationCommit
 from ingress2tailscale.checks.manifests import check_files
 from ingress2tailscale.config import MigrationConfig
 from ingress2tailscale.errors import ConfigError, PlanError, ValidationFailedError
-from ingress2tailscale.model import FileChange, Plan, Step, phase_of_step, trailer_phase
+from ingress2tailscale.model import (
+    Check,
+    FileChange,
+    Plan,
+    Step,
+    phase_of_step,
+    trailer_phase,
+)
 from ingress2tailscale.plan.exposure import derive_exposure
 from ingress2tailscale.plan.planner import plan_slice
 from ingress2tailscale.repo.inventory import RepoTree, build_inventory
 from ingress2tailscale.steps.commit import commit_step
 
+__all__ = [  # Check lives in model.py; the tasks and flows take it from here too
+    "Check",
+    "StepResult",
+    "apply_repo_step",
+    "open_repo",
+    "plan_drift",
+    "plan_fingerprint",
+    "plan_step",
+    "preview_phase2",
+    "recorded_old_hosts",
+    "resume_step",
+    "validate_static",
+]
+
 log = logging.getLogger(__name__)
-Status = Literal["pass", "fail", "inconclusive"]
 
 
 @dataclass(frozen=True)
@@ -29,13 +48,6 @@ class StepResult:
     step: Step
     commit: str | None
     resumed: Mapping[str, str | None] = field(default_factory=dict)  # files of resumed pushes
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: Status
-    detail: str
 
 
 def open_repo(config: MigrationConfig) -> GitRepo:

@@ -18,8 +18,13 @@ from kubernetes import config as k8s_config
 
 from ingress2tailscale.adapters.kubernetes import KubeClient, connect
 from ingress2tailscale.errors import ClusterError, ClusterNotFoundError, ConfigError
-from ingress2tailscale.kinds import CUSTOM_KINDS, KUSTOMIZATION, RECONCILE_ANNOTATION
-from ingress2tailscale.sandbox.cluster.kube import KubeEmulator
+from ingress2tailscale.kinds import (
+    CUSTOM_KINDS,
+    KUSTOMIZATION,
+    RECONCILE_ANNOTATION,
+    TRAEFIK_KINDS,
+)
+from ingress2tailscale.sandbox.cluster.kube import SEEDABLE, KubeEmulator
 
 FLUX_NS = "flux-system"
 REVISION = "main@sha1:4507abc1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7"
@@ -425,6 +430,103 @@ def test_warning_events_are_those_of_the_object(emu: KubeEmulator, kube: KubeCli
         ("InvalidIngressBackend", rule),  # 10:00, before e0's 10:05
         ("NoValidBackends", "none"),
     ]
+
+
+PROXY_PENDING = {
+    "type": "TailscaleProxyReady",
+    "status": "False",
+    "reason": "ProxyPending",
+    "message": "no Tailscale hostname known yet, waiting for proxy pod to finish auth",
+    "lastTransitionTime": "2026-12-01T10:00:00Z",
+}
+
+
+def test_the_condition_wait_wakes_when_the_proxy_is_ready(
+    emu: KubeEmulator, kube: KubeClient
+) -> None:
+    emu.create(service())
+    set_status(emu, "Service", "tazlab-db", "db-tailnet", {"conditions": [PROXY_PENDING]})
+    ready = {**PROXY_PENDING, "status": "True", "reason": "ProxyCreated", "message": "created"}
+    with later(
+        lambda: set_status(emu, "Service", "tazlab-db", "db-tailnet", {"conditions": [ready]})
+    ):
+        found = kube.wait_service_condition(
+            "tazlab-db", "db-tailnet", "TailscaleProxyReady", LONG_WAIT
+        )
+    assert (found.status, found.reason) == ("True", "ProxyCreated")
+
+
+def test_the_condition_wait_times_out_naming_the_pending_reason(
+    emu: KubeEmulator, kube: KubeClient
+) -> None:
+    emu.create(service())
+    set_status(emu, "Service", "tazlab-db", "db-tailnet", {"conditions": [PROXY_PENDING]})
+    with pytest.raises(ClusterError) as caught:
+        kube.wait_service_condition("tazlab-db", "db-tailnet", "TailscaleProxyReady", SHORT_WAIT)
+    assert "to have TailscaleProxyReady=True (last: TailscaleProxyReady=False (ProxyPending" in str(
+        caught.value
+    )
+
+
+def test_the_proxy_secret_wait_wakes_when_the_proxy_writes_its_fqdn(
+    emu: KubeEmulator, kube: KubeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    name = "ts-pgadmin-tailnet-abcde-0"
+    parent = ("pgadmin-tailnet", "pgadmin", "ingress")
+    emu.create(proxy_secret(name, *parent, authkey=AUTH_KEY))
+    emu.create(proxy_secret("ts-other-fghij-0", "other", "pgadmin", "ingress", device_fqdn="o."))
+    filled = proxy_secret(
+        name,
+        *parent,
+        authkey=AUTH_KEY,
+        device_fqdn="pgadmin.example.ts.net.",
+        https_endpoint="pgadmin.example.ts.net",
+    )
+    with later(lambda: emu.patch("Secret", "tailscale", name, {"data": filled["data"]})):
+        found = kube.wait_proxy_secret(
+            "Ingress", "pgadmin", "pgadmin-tailnet", "tailscale", https=True, deadline_s=LONG_WAIT
+        )
+    assert (found.name, found.device_fqdn) == (name, "pgadmin.example.ts.net.")
+    assert AUTH_KEY not in caplog.text
+
+
+def test_the_proxy_secret_wait_says_when_the_tailnet_has_no_https(
+    emu: KubeEmulator, kube: KubeClient
+) -> None:
+    emu.create(
+        proxy_secret(
+            "ts-pgadmin-tailnet-abcde-0",
+            "pgadmin-tailnet",
+            "pgadmin",
+            "ingress",
+            device_fqdn="pgadmin.example.ts.net.",
+            https_endpoint="no-https",
+        )
+    )
+    with pytest.raises(ClusterError) as caught:
+        kube.wait_proxy_secret(
+            "Ingress", "pgadmin", "pgadmin-tailnet", "tailscale", https=True, deadline_s=SHORT_WAIT
+        )
+    text = str(caught.value)
+    assert "waiting for the proxy Secret of Ingress pgadmin/pgadmin-tailnet" in text
+    assert "https_endpoint no-https" in text
+
+
+def test_exists_answers_for_a_traefik_ingressroute(emu: KubeEmulator, kube: KubeClient) -> None:
+    route = SEEDABLE["IngressRoute"]  # what the emulator's helpers seed (one of the two groups)
+    other = next(k for k in TRAEFIK_KINDS if k.kind == "IngressRoute" and k is not route)
+    assert not kube.exists(route, "traefik", "dashboard")
+    emu.create(
+        {
+            "apiVersion": route.api_version,
+            "kind": "IngressRoute",
+            "metadata": {"name": "dashboard", "namespace": "traefik"},
+            "spec": {"routes": []},
+        }
+    )
+    assert kube.exists(route, "traefik", "dashboard")
+    assert not kube.exists(other, "traefik", "dashboard")  # the same name in the other group
 
 
 # --- pods and secrets ------------------------------------------------------------------------

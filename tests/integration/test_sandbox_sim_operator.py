@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from ingress2tailscale.adapters.probes import probe_dns, probe_https, probe_tcp
 from ingress2tailscale.adapters.tailscale_api import OAuthClient, TailscaleClient
 from ingress2tailscale.adapters.tailscale_models import Device
 from ingress2tailscale.sandbox.endpoints import TCP_GREETING
@@ -118,6 +119,16 @@ def test_the_operator_provisions_an_ingress_and_a_load_balancer(sandbox: Sandbox
     assert https_get(sandbox, WEB) == (200, f"ok: served by the sandbox for {WEB}\n")
     assert tcp_hello(sandbox, DB, 5432) == TCP_GREETING
     assert warnings_of(sandbox, "Ingress", "web") == []
+
+
+def test_the_products_probes_reach_the_endpoints_through_the_sandbox(sandbox: Sandbox) -> None:
+    ca = sandbox.endpoints.ca_path
+    assert probe_https(WEB, sandbox.endpoints, ca, 5).status == "pass"
+    assert probe_tcp(DB, 5432, sandbox.endpoints, 5).status == "pass"
+    assert probe_dns(WEB, sandbox.endpoints).status == "pass"
+    sandbox.faults.arm(DNS_FAILS, "web")
+    assert probe_dns(WEB, sandbox.endpoints).status != "pass"
+    assert probe_https(WEB, sandbox.endpoints, ca, 5).status == "inconclusive"
 
 
 def test_a_certificate_for_another_name_is_refused(sandbox: Sandbox) -> None:

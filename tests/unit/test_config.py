@@ -1,4 +1,5 @@
-"""`kubernetes.timeouts` in config/migration.yaml: defaults, overrides, unknown keys refused."""
+"""`kubernetes` (timeouts, no cluster) and `validate` in config/migration.yaml: defaults,
+overrides, bad values refused naming the file and key."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import trustme
 
 from ingress2tailscale.config import (
     READY_TIMEOUT_S,
     RECONCILE_TIMEOUT_S,
     RECYCLE_TIMEOUT_S,
+    VALIDATE_DEADLINE_S,
+    VALIDATE_RETRY_S,
     load_config,
 )
 from ingress2tailscale.errors import ConfigError
@@ -53,4 +57,102 @@ def test_bad_timeouts_are_config_errors_naming_the_key(
 ) -> None:
     path = write_config(tmp_path, FIXTURE_REPO, with_kubernetes(lines))
     with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
+        load_config(path)
+
+
+# --- no cluster, and the `validate` section -------------------------------------------------
+
+KUBERNETES = "kubernetes:\n" + OPERATOR
+
+
+@pytest.mark.parametrize(
+    ("section", "enabled"),
+    [
+        ("", True),  # no section: the default connection
+        ("kubernetes:\n", True),
+        ("kubernetes: {}\n", True),
+        ("kubernetes: {enabled: false}\n", False),
+    ],
+)
+def test_a_cluster_is_checked_unless_kubernetes_is_disabled(
+    tmp_path: Path, section: str, enabled: bool
+) -> None:
+    config = load_config(
+        write_config(tmp_path, FIXTURE_REPO, lambda t: t.replace(KUBERNETES, section))
+    )
+    assert config.kubernetes.enabled is enabled
+    assert config.kubernetes.operator.namespace == "tailscale"
+
+
+def test_the_validate_section_defaults(tmp_path: Path) -> None:
+    checks = load_config(write_config(tmp_path, FIXTURE_REPO)).validation
+    assert (checks.reachability, checks.deadline_s, checks.retry_s) == (
+        "optional",
+        VALIDATE_DEADLINE_S,
+        VALIDATE_RETRY_S,
+    )
+    assert (checks.ca_file, checks.resolve) == (None, None)
+
+
+def with_validate(lines: str) -> Callable[[str], str]:
+    return lambda text: text + "validate:\n" + lines
+
+
+def test_the_validate_section_is_read_and_resolved(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text(trustme.CA().cert_pem.bytes().decode())
+    lines = (
+        "  reachability: required\n  deadline_s: 30\n  retry_s: 0.5\n  ca_file: ca.pem\n"
+        "  resolve:\n"
+        "    DB.Example.ts.net.: {5432: '127.0.0.1:40001', 5433: '[::1]:40002'}\n"
+        "    pgadmin.example.ts.net: {443: 'localhost:8443'}\n"
+    )
+    checks = load_config(write_config(tmp_path, FIXTURE_REPO, with_validate(lines))).validation
+    assert (checks.reachability, checks.deadline_s, checks.retry_s) == ("required", 30, 0.5)
+    assert checks.ca_file == (tmp_path / "ca.pem").resolve()
+    assert checks.resolve == {
+        "db.example.ts.net": {5432: ("127.0.0.1", 40001), 5433: ("::1", 40002)},
+        "pgadmin.example.ts.net": {443: ("localhost", 8443)},
+    }
+
+
+def test_a_bare_off_is_reachability_off_not_a_boolean(tmp_path: Path) -> None:
+    path = write_config(tmp_path, FIXTURE_REPO, with_validate("  reachability: off\n"))
+    assert load_config(path).validation.reachability == "off"
+
+
+@pytest.mark.parametrize(
+    ("lines", "fragments"),
+    [
+        ("  reachability: maybe\n", ["validate.reachability", "'required', 'optional' or 'off'"]),
+        ("  deadline_s: 0\n", ["validate.deadline_s", "greater than 0"]),
+        ("  retry: 2\n", ["validate.retry", "unknown key"]),
+        (
+            "  resolve: {db.example.ts.net: {5432: '127.0.0.1'}}\n",
+            ["validate.resolve", "'127.0.0.1' is not ADDRESS:PORT"],
+        ),
+        ("  resolve: {db.example.ts.net: {5432: '127.0.0.1:70000'}}\n", ["is not ADDRESS:PORT"]),
+        (
+            "  resolve: {db.example.ts.net: {0: '127.0.0.1:1'}}\n",
+            ["validate.resolve", "greater than or equal to 1"],
+        ),
+        ("  resolve: {db.example.ts.net: '127.0.0.1:1'}\n", ["map each port to ADDRESS:PORT"]),
+        ("  ca_file: missing.pem\n", ["validate.ca_file", "missing.pem does not exist"]),
+    ],
+)
+def test_bad_validate_values_name_the_file_and_key(
+    tmp_path: Path, lines: str, fragments: list[str]
+) -> None:
+    path = write_config(tmp_path, FIXTURE_REPO, with_validate(lines))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    text = str(caught.value)
+    assert str(path) in text
+    for fragment in fragments:
+        assert fragment in text
+
+
+def test_a_ca_file_that_is_no_pem_trust_store_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    path = write_config(tmp_path, FIXTURE_REPO, with_validate("  ca_file: ca.pem\n"))
+    with pytest.raises(ConfigError, match=r"migration\.yaml:\d+: validate\.ca_file: .* not a PEM"):
         load_config(path)
