@@ -4,19 +4,29 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+SANDBOX_STAMP := $(VENV)/.sandbox-installed
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 .PHONY: install browser demo test lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml
+$(PY):
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	touch $(STAMP)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) -e '.[dev]'
+	touch $(STAMP) $(SANDBOX_STAMP)
+
+# the demo needs only the product and its sandbox's emulators, not the dev tools
+$(SANDBOX_STAMP): pyproject.toml | $(PY)
+	$(PIP) -e '.[sandbox]'
+	touch $(SANDBOX_STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
-	$(PY) -m flows.migrate --slice all --dry-run
+# the whole migration of the built-in example (the seed's cluster) in a temporary sandbox
+demo: $(SANDBOX_STAMP)
+	$(PY) -m flows.migrate --slice all --sandbox --yes
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -41,4 +51,4 @@ bench: $(STAMP)
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/.work
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/.work .sandbox

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.cli import run_cli
-from ingress2tailscale.adapters.kubernetes import KubeClient, connect
+from ingress2tailscale.adapters.kubernetes import KubeClient, connect_cluster
 from ingress2tailscale.adapters.tailscale_api import TailscaleClient
 from ingress2tailscale.config import MigrationConfig, load_config
 from ingress2tailscale.errors import CredentialsError, DriftError
@@ -46,10 +46,7 @@ def _tailnet(config: MigrationConfig) -> TailscaleClient:
 
 
 def _kube(config: MigrationConfig) -> KubeClient | None:
-    k = config.kubernetes
-    if k.kubeconfig is None and k.context is None:
-        return None
-    return connect(k.kubeconfig, k.context, timeouts=k.timeouts, read_only=True)
+    return connect_cluster(config, read_only=True)
 
 
 def drift_error(report: DriftReport) -> DriftError:

@@ -50,7 +50,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="the branch is ahead of the remote with commits of your own: push them with ours "
         "(without it such a branch is refused)",
     )
-    parser.add_argument("--sandbox", action="store_true", help="(not available yet)")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="run against the emulated cluster and tailnet (python -m flows.sandbox): the "
+        "running sandbox, else a temporary one for this command, on a copy of the config's repo",
+    )
     parser.add_argument(
         "--output", choices=("text", "json"), default="text", help="how to print the plan/result"
     )
@@ -68,12 +73,21 @@ def slice_names(config: MigrationConfig, chosen: str) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.sandbox:
-        raise ConfigError(
-            "--sandbox (the emulated cluster and tailnet) is not available in this version; "
-            "use --dry-run to see the plan"
-        )
-    config = load_config(args.config)
+    args.sandbox_info = None
+    if not args.sandbox:
+        return _main(args, args.config)
+    load_config(args.config)  # the user's config is checked before a sandbox starts for it
+    from flows.sandbox import sandboxed
+
+    with sandboxed(args.config) as run:
+        os.environ.update(run.environ)  # the emulated tailnet's credentials, for this process
+        args.sandbox_info = {"repo": run.info["repo"], "origin": run.info["origin"]}
+        print(f"sandbox: the repo is {run.info['repo']}", file=sys.stderr)
+        return _main(args, run.config_path)
+
+
+def _main(args: argparse.Namespace, config_path: Path) -> int:
+    config = load_config(config_path)
     names = slice_names(config, args.slice)
     if args.dry_run:
         return _dry_run(config, names, args)

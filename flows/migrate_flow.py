@@ -10,6 +10,7 @@ import logging
 import os
 import shlex
 import sys
+import time
 from argparse import Namespace
 from contextlib import nullcontext
 from pathlib import Path
@@ -35,7 +36,15 @@ from prefect.runtime import flow_run
 from flows.concurrency import one_run_at_a_time
 from flows.interrupts import check_stop, read_answer
 from flows.plan_flow import publish_plans
+from flows.running import (
+    cluster_of,
+    live_targets,
+    progress,
+    request_reconcile,
+    validation_summary,
+)
 from ingress2tailscale.adapters.git_repo import GitRepo
+from ingress2tailscale.adapters.kubernetes import KubeClient
 from ingress2tailscale.config import MigrationConfig, load_config
 from ingress2tailscale.errors import (
     ApprovalRejectedError,
@@ -47,18 +56,18 @@ from ingress2tailscale.errors import (
     SliceFailedError,
     ValidationFailedError,
 )
-from ingress2tailscale.model import Phase, Step
+from ingress2tailscale.model import Check, Phase, Step
 from ingress2tailscale.plan.planner import check_slice_name
 from ingress2tailscale.report import render_markdown
 from ingress2tailscale.steps.prereq import make_client
 from ingress2tailscale.steps.preview import preflight
 from ingress2tailscale.steps.repo import (
-    Check,
     StepResult,
     open_repo,
     plan_drift,
     preview_phase2,
 )
+from ingress2tailscale.steps.validate import LiveTargets, blocking
 from tasks.acl import acl
 from tasks.git import revert_slice, rollback_run
 from tasks.links import links
@@ -162,24 +171,30 @@ def _migrate_slice(
     run_id = _run_id()
     outcome: dict[str, Any] = {"slice": name, "phase": phase, "steps": []}
     repo = open_repo(cfg)
-    with repo.lock():  # the tailnet steps too: one run at a time changes this slice
+    # the tailnet steps too: one run at a time changes this slice
+    with repo.lock(), cluster_of(cfg) as kube:
         if phase in ("prereq", "all"):
             check_stop(f"slice {name}: nothing was started")
-            outcome["steps"] += [_step_row(s) for s in _prereq(cfg, name, run_id)]
+            outcome["steps"] += _prereq(cfg, name, run_id, kube)
         if phase == "prereq":
             return outcome
         repo.ensure_clean()
         if allowed is not None:
             repo.refuse_foreign_commits(allowed)
         try:
-            outcome["steps"] += _repo_steps(cfg, repo, name, phase, mode, run_id)
+            with live_targets(cfg, repo, name, kube) as live:
+                outcome["steps"] += _repo_steps(cfg, repo, name, phase, mode, run_id, live)
         except RunInterruptedError:
             raise  # a clean stop between steps: what is done stays, a re-run finishes it
         except Exception as exc:
             if orchestrator_failure(exc) is not None:  # Prefect failed, not the migration
                 raise OrchestratorError(_api_gone(name, exc)) from exc
             get_run_logger().error("slice %s failed; rolling it back", name)
+            started = time.monotonic()
             reverts = rollback_run(repo, name, run_id)
+            asked = request_reconcile(cfg, kube) if reverts else ""
+            said = f"{len(reverts)} revert commit(s) pushed{asked}"
+            progress(name, {"name": "rollback", "action": "change", "reason": said}, started)
             raise SliceFailedError(
                 f"slice {name} failed and was rolled back ({len(reverts)} revert commit(s)): {exc}"
             ) from exc
@@ -211,17 +226,25 @@ def _api_gone(name: str, exc: BaseException) -> str:
     )
 
 
-def _prereq(cfg: MigrationConfig, name: str, run_id: str) -> list[Step]:
+def _prereq(
+    cfg: MigrationConfig, name: str, run_id: str, kube: KubeClient | None
+) -> list[dict[str, Any]]:
     client = make_client(cfg, os.environ, read_only=False)
     if client is None:
         raise CredentialsError(
             "the tailnet steps need credentials: set TS_API_KEY, or TS_OAUTH_CLIENT_ID and "
             "TS_OAUTH_CLIENT_SECRET (or run only --phase 1/2 for repo changes)"
         )
+    rows: list[dict[str, Any]] = []
     with client:
-        steps = [oauth_scopes(cfg, client, run_id, name)]
+        started = time.monotonic()
+        rows.append(
+            progress(name, _step_row(oauth_scopes(cfg, client, run_id, name, kube)), started)
+        )
         if cfg.tailscale.https:
-            steps.append(tailnet_https(client))
+            started = time.monotonic()
+            rows.append(progress(name, _step_row(tailnet_https(client)), started))
+        started = time.monotonic()
         outcome = acl(cfg, client, run_id, name)
         if outcome.previous_text is not None:
             create_markdown_artifact(
@@ -230,18 +253,25 @@ def _prereq(cfg: MigrationConfig, name: str, run_id: str) -> list[Step]:
                 f"\n\n```\n{outcome.previous_text}\n```\n",
                 description=f"{name}: tailnet policy before the acl step",
             )
-        steps.append(outcome.step)
-    return steps
+        rows.append(progress(name, _step_row(outcome.step), started))
+    return rows
 
 
 def _repo_steps(
-    cfg: MigrationConfig, repo: GitRepo, name: str, phase: str, mode: str, run_id: str
+    cfg: MigrationConfig,
+    repo: GitRepo,
+    name: str,
+    phase: str,
+    mode: str,
+    run_id: str,
+    live: LiveTargets | None,
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if name in cfg.service_slices():
         if phase in ("1", "all"):
             check_stop(f"slice {name}: nothing of phase 1 was started")
-            rows.append(_checked(repo, phase1(cfg, repo, name, run_id)))
+            started = time.monotonic()
+            rows += _checked(cfg, repo, phase1(cfg, repo, name, run_id), live, started)
         approved, comment = _approval(cfg, repo, name, mode) if phase == "all" else (True, "")
         if not approved and mode == "pause":  # rejected in the Resume form: undo the slice
             raise ApprovalRejectedError(
@@ -253,31 +283,51 @@ def _repo_steps(
             return rows
         if phase in ("2", "all"):
             check_stop(f"slice {name}: phase 1 is in place; phase 2 was not started")
-            rows.append(_checked(repo, phase2(cfg, repo, name, run_id, comment)))
+            started = time.monotonic()
+            result = phase2(cfg, repo, name, run_id, comment)
+            rows += _checked(cfg, repo, result, live, started)
     elif phase in ("1", "all"):
         check_stop(f"slice {name}: the links were not started")
-        rows.append(_checked(repo, links(cfg, repo, name, run_id)))
+        started = time.monotonic()
+        rows += _checked(cfg, repo, links(cfg, repo, name, run_id), None, started)
     check_stop(f"slice {name}: its steps finished before the stop")
     return rows
 
 
-def _checked(repo: GitRepo, result: StepResult) -> dict[str, Any]:
-    """Publish the step's plan, validate what it committed, fail the slice on a failed check."""
+def _checked(
+    cfg: MigrationConfig,
+    repo: GitRepo,
+    result: StepResult,
+    live: LiveTargets | None,
+    started: float,
+) -> list[dict[str, Any]]:
+    """Publish the step's plan, validate what it committed (live too, after a phase), fail the
+    slice on a blocking check; the step's row and the validation's."""
     if result.commit is not None:
         create_markdown_artifact(
             key=_artifact_key("plan", result.plan.slice, result.step.name),
             markdown=render_markdown(result.plan),
             description=f"{result.plan.slice}: {result.step.name}",
         )
-    checks: list[Check] = validate(repo, result)
+    row = progress(result.plan.slice, {**_step_row(result.step), "commit": result.commit}, started)
+    started = time.monotonic()
+    checks: list[Check] = validate(cfg, repo, result, live)
     create_table_artifact(
         key=_artifact_key("validation", result.plan.slice, result.step.name),
-        table=[{"check": c.name, "status": c.status, "detail": c.detail} for c in checks],
+        table=[c.to_json() for c in checks],
+        description=f"{result.plan.slice}: the checks after {result.step.name}",
     )
-    failed = [c for c in checks if c.status == "fail"]
+    failed = [c for c in checks if c.status == "fail"] + [
+        c for c in blocking(checks, cfg) if c.status != "fail"
+    ]
+    summary = validation_summary(checks, failed)
+    check_row = {"name": "validate", "action": "none", "reason": summary}
+    progress(result.plan.slice, {**check_row, "checks": checks}, started)
     if failed:
-        raise ValidationFailedError("; ".join(f"{c.name}: {c.detail}" for c in failed))
-    return {**_step_row(result.step), "commit": result.commit}
+        raise ValidationFailedError(
+            "validation failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed)
+        )
+    return [row, {**check_row, "checks": [c.to_json() for c in checks]}]
 
 
 def _approval(cfg: MigrationConfig, repo: GitRepo, name: str, mode: str) -> tuple[bool, str]:
@@ -367,6 +417,8 @@ def _run(config: MigrationConfig, args: Namespace) -> int:
         push_local_commits=args.push_local_commits,
         exclusive=False,  # a killed CLI run must not hold them until their lease expires
     )
+    if getattr(args, "sandbox_info", None):
+        done = [{**outcome, "sandbox": args.sandbox_info} for outcome in done]
     if args.output == "json":
         print(json.dumps(done if args.slice == "all" else done[0], indent=2))
     else:

@@ -176,6 +176,8 @@ class ValidateConfig(_Strict):
     deadline_s: float = Field(default=VALIDATE_DEADLINE_S, gt=0)
     retry_s: float = Field(default=VALIDATE_RETRY_S, gt=0)
     ca_file: Path | None = None  # a PEM trust store for the HTTPS probe; default: the system's
+    # the same map as `resolve`, as JSON in a file read at each lookup (names that come and go)
+    resolve_file: Path | None = None
     resolve: dict[str, dict[Port, tuple[str, int]]] | None = None  # default: the system's DNS
 
     @field_validator("reachability", mode="before")
@@ -403,7 +405,10 @@ def _resolve_paths(config: MigrationConfig, base: Path) -> MigrationConfig:
     kube = config.kubernetes.model_copy(
         update={"kubeconfig": resolve(config.kubernetes.kubeconfig)}
     )
-    checks = config.validation.model_copy(update={"ca_file": resolve(config.validation.ca_file)})
+    v = config.validation
+    checks = v.model_copy(
+        update={"ca_file": resolve(v.ca_file), "resolve_file": resolve(v.resolve_file)}
+    )
     ts = config.tailscale
     if ts.oauth_client is not None:
         oc = ts.oauth_client.model_copy(update={"terraform": resolve(ts.oauth_client.terraform)})

@@ -55,9 +55,17 @@ def make_gitops_repo(where: Path, source: Path = FIXTURE_REPO) -> Path:
     return work
 
 
-def write_config(where: Path, repo: Path, edit: Callable[[str], str] = lambda s: s) -> Path:
-    """The example config pointed at `repo`, optionally edited as text."""
+NO_CLUSTER = "kubernetes:\n  enabled: false  # this test has no cluster\n"
+
+
+def write_config(
+    where: Path, repo: Path, edit: Callable[[str], str] = lambda s: s, *, cluster: bool = False
+) -> Path:
+    """The example config pointed at `repo`, optionally edited as text. Without `cluster`
+    it says there is none (`kubernetes.enabled: false`): the live checks are skipped."""
     text = EXAMPLE_CONFIG.read_text(encoding="utf-8")
+    if not cluster:
+        text = text.replace("kubernetes:\n", NO_CLUSTER, 1)
     text = text.replace("../tests/fixtures/tazlab-k8s", str(repo))
     text = text.replace("../tests/fixtures/infra", str(ROOT / "tests" / "fixtures" / "infra"))
     path = where / "migration.yaml"

@@ -45,7 +45,7 @@ from ingress2tailscale.adapters.kubernetes_models import (
     selector_matches,
 )
 from ingress2tailscale.adapters.tailscale_models import OAuthClient
-from ingress2tailscale.config import KubernetesTimeouts
+from ingress2tailscale.config import KubernetesTimeouts, MigrationConfig
 from ingress2tailscale.errors import (
     ClusterError,
     ClusterNotFoundError,
@@ -84,6 +84,7 @@ __all__ = [
     "ProxySecret",
     "WarningEvent",
     "connect",
+    "connect_cluster",
 ]
 
 REQUEST_TIMEOUT_S = 30.0  # one ordinary request (not a watch)
@@ -149,6 +150,14 @@ def connect(
         kube.close()
         raise
     return kube
+
+
+def connect_cluster(config: MigrationConfig, *, read_only: bool = False) -> KubeClient | None:
+    """The configured cluster's client; None when `kubernetes.enabled` is false."""
+    kube = config.kubernetes
+    if not kube.enabled:
+        return None
+    return connect(kube.kubeconfig, kube.context, timeouts=kube.timeouts, read_only=read_only)
 
 
 def _default_kubeconfig() -> Path:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import http.client
+import json
 import socket
 import ssl
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ from ingress2tailscale.model import CheckStatus
 
 __all__ = [
     "HTTPS_PORT",
+    "FileResolver",
     "Probe",
     "Resolver",
     "StaticResolver",
@@ -94,6 +96,30 @@ class StaticResolver:
 
     def __repr__(self) -> str:
         return f"StaticResolver({sorted(self._table)})"
+
+
+class FileResolver:
+    """The map of `StaticResolver`, read from a JSON file at every lookup (`{"name": {"443":
+    ["127.0.0.1", 40001]}}`): for names that come and go while a run waits, as a lab's (or the
+    sandbox's) name service publishes them. A missing or unreadable file resolves nothing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def resolve(self, host: str, port: int) -> list[Address]:
+        try:
+            table = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        if not isinstance(table, dict):
+            return []
+        try:
+            return StaticResolver(table).resolve(host, port)
+        except (TypeError, ValueError, IndexError, AttributeError):
+            return []
+
+    def __repr__(self) -> str:
+        return f"FileResolver({str(self.path)!r})"
 
 
 @dataclass(frozen=True)

@@ -225,7 +225,7 @@ def find_drift(
     checks: list[Check] = [(n, partial(check_repo, config, inventory, n)) for n in names]
     skipped = ["reachability (DNS, TCP, HTTPS): not built yet"]
     if kube is None:
-        skipped.append("cluster: no kubernetes.context or kubernetes.kubeconfig in the config")
+        skipped.append("cluster: kubernetes.enabled is false in the config")
     else:
         checks += [(n, partial(check_cluster, config, kube, n, hostnames[n])) for n in names]
     if names:

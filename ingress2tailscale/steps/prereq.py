@@ -52,7 +52,10 @@ def plan_prereq(config: MigrationConfig, client: TailscaleClient | None) -> list
     """The three prerequisite steps, in order. Only read calls are made; a Tailscale error makes
     its step "unknown" (with the error as the reason) instead of failing the dry run."""
     steps = [
-        _checked("oauth-scopes", lambda: plan_oauth_scopes(config, client)),
+        _checked(
+            "oauth-scopes",
+            lambda: plan_oauth_scopes(config, client, cluster=config.kubernetes.enabled),
+        ),
         _checked(HTTPS_STEP, lambda: _plan_https(config, client)),
         _checked("acl", lambda: plan_acl(config, client)),
     ]

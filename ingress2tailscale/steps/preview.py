@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ingress2tailscale.adapters.kubernetes import connect_cluster
 from ingress2tailscale.adapters.tailscale_api import TailscaleClient
 from ingress2tailscale.config import MigrationConfig
 from ingress2tailscale.errors import (
@@ -70,12 +71,16 @@ def preflight(
 ) -> None:
     """Everything that would make a real run refuse, found before anything changes (exit 2):
     the repo clean and on its branch, every slice planned without errors, the branch ahead of
-    the remote only with our commits, one credentials read."""
+    the remote only with our commits, the cluster answering with the configured credentials,
+    one credentials read of the tailnet."""
     preflight_repo(config, names, push_local_commits, compare=False)
     plans = plan_slices(config, gitops_tree(config), names, phase, False, (), old_hosts(config))
     refuse_errors(*plans)
     if phase != "prereq":
         preflight_repo(config, names, push_local_commits)  # fetches: only once plans are good
+    kube = connect_cluster(config, read_only=True)  # a missing kubeconfig or context: exit 2
+    if kube is not None:
+        kube.close()
     if phase not in ("prereq", "all"):
         return
     client = make_client(config, environ, read_only=True)

@@ -17,8 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingress2tailscale.adapters.git_repo import GitRepo
 from ingress2tailscale.adapters.kubernetes import KubeClient
 from ingress2tailscale.adapters.probes import (
+    FileResolver,
     Probe,
     Resolver,
     StaticResolver,
@@ -40,8 +42,9 @@ from ingress2tailscale.kinds import (
 from ingress2tailscale.model import Check, CheckArea, CheckStatus
 from ingress2tailscale.plan.exposure import Exposure
 from ingress2tailscale.plan.validation import LiveCheck, ValidatedPhase, live_catalogue
+from ingress2tailscale.steps.repo import StepResult, validate_static
 
-__all__ = ["blocking", "live_checks", "resolver_for"]
+__all__ = ["LiveTargets", "blocking", "live_checks", "resolver_for", "validate_step"]
 
 PROBE_TIMEOUT_S = 10.0  # one connection attempt of a probe (bounded by the deadline too)
 MIN_WAIT_S = 1.0  # a wait whose area's deadline has passed still looks once
@@ -54,9 +57,49 @@ Verdict = tuple[CheckStatus, str]
 
 
 def resolver_for(config: MigrationConfig) -> Resolver:
-    """`validate.resolve` when the config has it, else the system's resolver."""
+    """`validate.resolve_file` or `validate.resolve` when the config has one, else the
+    system's resolver."""
+    if config.validation.resolve_file is not None:
+        return FileResolver(config.validation.resolve_file)
     table = config.validation.resolve
     return StaticResolver(table) if table else SystemResolver()
+
+
+@dataclass(frozen=True)
+class LiveTargets:
+    """What one slice's live checks run against: its exposure as derived before phase 2 (the
+    old object is gone after it), the cluster (None: `kubernetes.enabled` is false), the
+    tailnet (None: no credentials) and the probes' resolver."""
+
+    exposure: Exposure
+    kube: KubeClient | None
+    tailnet: TailscaleClient | None
+    resolver: Resolver
+
+
+def validate_step(
+    config: MigrationConfig,
+    repo: GitRepo,
+    result: StepResult,
+    live: LiveTargets | None,
+) -> list[Check]:
+    """The static checks of what the step committed, then (after phase 1 and phase 2, with
+    `live`) the live checks against the revision now on the branch."""
+    checks = validate_static(repo, result)
+    phase = {"phase-1": "1", "phase-2": "2"}.get(result.step.name)
+    if live is None or phase is None or any(c.status == "fail" for c in checks):
+        return checks
+    validated: ValidatedPhase = "1" if phase == "1" else "2"
+    return checks + live_checks(
+        config,
+        live.exposure,
+        live.kube,
+        live.tailnet,
+        repo.head(),
+        validated,
+        live.resolver,
+        config.validation.ca_file,
+    )
 
 
 def live_checks(

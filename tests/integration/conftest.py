@@ -205,6 +205,7 @@ def write_example_config(
     data["gitops"]["path"] = str(FIXTURE_REPO)
     data["tailscale"]["api_url"] = api_url
     data["tailscale"]["oauth_client"]["terraform"] = str(TF_FIXTURE)  # read only, unless replaced
+    data["kubernetes"]["enabled"] = False  # no cluster here
     for key, value in (tailscale or {}).items():
         data["tailscale"][key] = {**data["tailscale"].get(key, {}), **value}
     path = folder / "migration.yaml"

@@ -18,7 +18,7 @@ import pytest
 
 from ingress2tailscale.sandbox.cluster.kube import KubeEmulator
 from ingress2tailscale.sandbox.tailnet.emulator import TailnetEmulator, TailnetState
-from tests.conftest import ROOT, make_gitops_repo
+from tests.conftest import NO_CLUSTER, ROOT, make_gitops_repo
 from tests.integration.conftest import TEST_CLIENT_SECRET
 from tests.integration.prefect_server import (
     artifacts,
@@ -112,12 +112,8 @@ def test_drift_is_scheduled_passes_then_fails_and_notifies(
     repo = make_gitops_repo(tmp_path)
     config = flow_config(tmp_path, repo, tailnet_emulator.url, tf_path)
     with KubeEmulator(tmp_path) as cluster, prefect_server(tmp_path / "p") as server:
-        text = config.read_text().replace(
-            "kubernetes:\n",
-            f"kubernetes:\n  kubeconfig: {cluster.kubeconfig_path}\n  context: {cluster.context}\n",
-        )
         config.write_text(
-            text + "drift:\n  schedule: '*/30 * * * *'\n"
+            config.read_text() + "drift:\n  schedule: '*/30 * * * *'\n"
             "notify:\n  webhook_env: I2TS_TEST_WEBHOOK\n  allow_private_urls: true\n"
         )
         with serving(server, tmp_path, config, I2TS_TEST_WEBHOOK=receiver.url) as ids:
@@ -131,6 +127,14 @@ def test_drift_is_scheduled_passes_then_fails_and_notifies(
                 -3000:
             ]
             show_the_migration_in_the_cluster(cluster, seeded)
+            # the migration ran without a cluster (no live checks); drift reads this one
+            config.write_text(
+                config.read_text().replace(
+                    NO_CLUSTER,
+                    f"kubernetes:\n  kubeconfig: {cluster.kubeconfig_path}\n"
+                    f"  context: {cluster.context}\n",
+                )
+            )
 
             clean = trigger(server, drift, {})
             passed = wait_for_state(server, clean, {"COMPLETED", "FAILED", "CRASHED"})

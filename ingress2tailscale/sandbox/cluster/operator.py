@@ -56,6 +56,7 @@ from ingress2tailscale.sandbox.faults import (
     REFUSE_TAGS,
     Faults,
 )
+from ingress2tailscale.sandbox.tailnet.auth import LEGACY_SCOPES
 from ingress2tailscale.sandbox.tailnet.policy_eval import parse_policy
 from ingress2tailscale.sandbox.tailnet.state import Fault, TailnetState
 
@@ -232,7 +233,8 @@ class OperatorSimulator(PollLoop):
         scopes = self.scopes or frozenset()
         if "services" not in scopes:
             return "failed", "InvalidOAuth", SERVICES_404
-        if any(s not in scopes for s in NEEDED_SCOPES):
+        # a legacy scope grants its successor, as the tailnet's API treats it (`devices`)
+        if any(s not in scopes and LEGACY_SCOPES.get(s) not in scopes for s in NEEDED_SCOPES):
             return "failed", "ProvisioningFailed", FORBIDDEN
         unowned = self._unowned(parent)
         if unowned:

@@ -1,0 +1,252 @@
+"""`python -m flows.sandbox up|down|status|fault`: the emulated cluster and tailnet, for any config.
+
+    python -m flows.sandbox up [--config config/migration.yaml]   # starts it in the background
+    python -m flows.migrate --slice all --sandbox --yes            # runs against it
+    python -m flows.sandbox fault proxy-never-ready --slice grafana
+    python -m flows.sandbox down
+
+`up` copies the config's GitOps repo (with a bare `origin`), its Terraform and policy files into
+`.sandbox/`, starts the Kubernetes and Tailscale API emulators with the Flux and operator
+simulators, loads the cluster with what Flux applies from the repo, and writes
+`.sandbox/sandbox.json` (what runs, where) and `.sandbox/migration.yaml` (the config pointed at
+it all). `--sandbox` on another command uses a running sandbox, or starts a temporary one for
+that command alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flows.cli import run_cli
+from ingress2tailscale.config import load_config
+from ingress2tailscale.errors import ConfigError, MigrationError
+
+STATE_DIR = Path(".sandbox")
+INFO_FILE = "sandbox.json"
+LOG_FILE = "sandbox.log"
+DEFAULT_CONFIG = Path("config/migration.yaml")
+START_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 20.0
+
+
+@dataclass(frozen=True)
+class SandboxRun:
+    """What a command run with `--sandbox` uses: the sandbox's config and credentials."""
+
+    config_path: Path
+    environ: dict[str, str]
+    info: dict[str, Any]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    state = args.state.resolve()
+    if args.command == "up":
+        return _up(args.config, state)
+    if args.command == "down":
+        return _down(state)
+    if args.command == "status":
+        return _status(state)
+    if args.command == "fault":
+        return _fault(state, args.name, args.slice, args.clear)
+    return _serve(args.config, state)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.sandbox",
+        description="The emulated Kubernetes cluster and tailnet that --sandbox runs against.",
+    )
+    parser.add_argument("--state", type=Path, default=STATE_DIR, help="the sandbox's folder")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="start a sandbox in the background for a config")
+    up.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    commands.add_parser("down", help="stop the running sandbox")
+    commands.add_parser("status", help="say whether a sandbox runs, and where")
+    fault = commands.add_parser("fault", help="arm a failure for a rehearsal")
+    fault.add_argument("name", help="; ".join(_fault_names()))
+    fault.add_argument("--slice", help="only for this slice (default: every slice)")
+    fault.add_argument("--clear", action="store_true", help="disarm it instead")
+    serve = commands.add_parser("serve", help=argparse.SUPPRESS)  # the background process
+    serve.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    return parser
+
+
+# --- up, down, status, fault -------------------------------------------------------------
+
+
+def _up(config_path: Path, state: Path) -> int:
+    running = running_info(state)
+    if running is not None:
+        raise ConfigError(
+            f"a sandbox is already up (pid {running['pid']}, for {running['config']}): "
+            "run `python -m flows.sandbox down` first"
+        )
+    load_config(config_path)  # a bad config is said here, not in the background's log
+    _clear(state)
+    state.mkdir(parents=True, exist_ok=True)
+    log = (state / LOG_FILE).open("wb")
+    command = [sys.executable, "-m", "flows.sandbox", "--state", str(state), "serve"]
+    command += ["--config", str(config_path.resolve())]
+    child = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while (info := running_info(state)) is None or info["pid"] != child.pid:
+        if child.poll() is not None or time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                child.kill()
+            tail = (state / LOG_FILE).read_text(encoding="utf-8", errors="replace")[-2000:]
+            where = state / LOG_FILE
+            raise MigrationError(f"the sandbox did not start; its log ({where}):\n{tail}")
+        time.sleep(0.1)
+    print(describe(info, started=True))
+    return 0
+
+
+def _down(state: Path) -> int:
+    info = running_info(state)
+    if info is None:
+        print("no sandbox is running")
+        return 0
+    os.kill(info["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while _alive(info["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(info["pid"]):
+        os.kill(info["pid"], signal.SIGKILL)
+    (state / INFO_FILE).unlink(missing_ok=True)
+    print(f"sandbox stopped (pid {info['pid']}); its files stay in {state}")
+    return 0
+
+
+def _status(state: Path) -> int:
+    info = running_info(state)
+    print(describe(info, started=False) if info else "no sandbox is running")
+    return 0
+
+
+def _fault(state: Path, name: str, slice_name: str | None, clear: bool) -> int:
+    from ingress2tailscale.sandbox.world import arm_fault
+
+    info = running_info(state)
+    if info is None:
+        raise ConfigError("no sandbox is running: start one with `python -m flows.sandbox up`")
+    said = arm_fault(info, name, slice_name, clear=clear)
+    print(said)
+    return 0
+
+
+def _fault_names() -> list[str]:
+    from ingress2tailscale.sandbox.faults import FAULT_NAMES
+
+    return list(FAULT_NAMES)
+
+
+# --- the background process ------------------------------------------------------------
+
+
+def _serve(config_path: Path, state: Path) -> int:
+    from ingress2tailscale.sandbox.world import Sandbox
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with Sandbox(load_config(config_path), state) as sandbox:
+        print(describe(sandbox.info, started=True), flush=True)
+        stop.wait()
+    return 0
+
+
+# --- --sandbox on the other commands ------------------------------------------------------
+
+
+@contextlib.contextmanager
+def sandboxed(config_path: Path, state: Path = STATE_DIR) -> Iterator[SandboxRun]:
+    """The running sandbox when it emulates `config_path`, else a temporary one for the
+    duration of the `with` (stopped and removed at its end)."""
+    info = running_info(state.resolve())
+    if info is not None:
+        if Path(info["config"]) != config_path.resolve():
+            raise ConfigError(
+                f"the running sandbox emulates {info['config']}, not {config_path}: run "
+                f"`python -m flows.sandbox down`, then `up --config {config_path}` (or drop "
+                "--config to use the running one's)"
+            )
+        yield _run_of(info)
+        return
+    from ingress2tailscale.sandbox.world import Sandbox
+
+    with (
+        tempfile.TemporaryDirectory(prefix="ingress2tailscale-sandbox-") as scratch,
+        Sandbox(load_config(config_path), Path(scratch) / "sandbox") as sandbox,
+    ):
+        yield _run_of(sandbox.info)
+
+
+def _run_of(info: dict[str, Any]) -> SandboxRun:
+    env_file = Path(info["env_file"])
+    environ = json.loads(env_file.read_text(encoding="utf-8"))
+    return SandboxRun(Path(info["sandbox_config"]), environ, info)
+
+
+def running_info(state: Path) -> dict[str, Any] | None:
+    """What `.sandbox/sandbox.json` says, when its process is alive."""
+    try:
+        info: dict[str, Any] = json.loads((state / INFO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info.get("pid"), int) and _alive(info["pid"]) else None
+
+
+def describe(info: dict[str, Any], *, started: bool) -> str:
+    head = "sandbox up" if started else "sandbox running"
+    return "\n".join(
+        [
+            f"{head} (pid {info['pid']}), emulating {info['config']}",
+            f"  GitOps repo    {info['repo']}  (origin {info['origin']})",
+            f"  Kubernetes     {info['kube_url']}  (kubeconfig {info['kubeconfig']}, context "
+            f"{info['context']})",
+            f"  Tailscale API  {info['tailnet_url']}  (tailnet {info['tailnet']})",
+            f"  its config     {info['sandbox_config']}",
+            "use it:",
+            "  python -m flows.migrate --slice all --sandbox --yes",
+            "  python -m flows.sandbox fault proxy-never-ready --slice NAME",
+            "  python -m flows.sandbox down",
+        ]
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clear(state: Path) -> None:
+    """A stopped sandbox's files go before a new one starts."""
+    import shutil
+
+    if state.exists():
+        shutil.rmtree(state)
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
