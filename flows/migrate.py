@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flows import interrupts
 from flows.cli import run_cli
-from flows.temp_server import start_temporary_server
+from flows.temp_server import begin_temporary_server, start_temporary_server
 from ingress2tailscale.config import NO_SLICES, MigrationConfig, load_config
 from ingress2tailscale.errors import ConfigError
 from ingress2tailscale.model import PHASES
@@ -79,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_config(args.config)  # the user's config is checked before a sandbox starts for it
     from flows.sandbox import sandboxed
 
+    if not args.dry_run:  # the Prefect server starts while the sandbox does
+        interrupts.install()
+        args.server_ready = begin_temporary_server()
     with sandboxed(args.config) as run:
         os.environ.update(run.environ)  # the emulated tailnet's credentials, for this process
         args.sandbox_info = {"repo": run.info["repo"], "origin": run.info["origin"]}
@@ -96,7 +99,8 @@ def _main(args: argparse.Namespace, config_path: Path) -> int:
     else:  # fast: before Prefect starts (the flow checks again, whoever starts it)
         preflight(config, names, args.phase, os.environ, args.push_local_commits)
     interrupts.install()  # before Prefect and git start helpers: Ctrl-C must not reach them
-    start_temporary_server()  # before Prefect is imported: it reads PREFECT_API_URL once
+    # before Prefect is imported: it reads PREFECT_API_URL once
+    getattr(args, "server_ready", start_temporary_server)()
     from flows.migrate_flow import run_migration  # Prefect is imported only for real runs
 
     return run_migration(config, names, args)

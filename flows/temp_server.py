@@ -33,13 +33,24 @@ log = logging.getLogger("ingress2tailscale.prefect")
 
 def start_temporary_server() -> subprocess.Popen[bytes] | None:
     """Start the server and point PREFECT_API_URL at it; None when a server is configured."""
+    return begin_temporary_server()()
+
+
+def begin_temporary_server() -> Callable[[], subprocess.Popen[bytes] | None]:
+    """Start the server; the function returned waits until it answers, then points
+    PREFECT_API_URL at it (other work can go on while the server starts)."""
     if os.environ.get("PREFECT_API_URL"):
-        return None
+        return lambda: None
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
     server = subprocess.Popen(
         _uvicorn_argv(port),
-        env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1"},
+        env={
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            **os.environ,
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+        },
         stdin=subprocess.DEVNULL,
         preexec_fn=_stop_with_parent(os.getpid()),
     )
@@ -50,9 +61,13 @@ def start_temporary_server() -> subprocess.Popen[bytes] | None:
         file=sys.stderr,
         flush=True,
     )
-    _wait_until_healthy(url, server)
-    os.environ["PREFECT_API_URL"] = url
-    return server
+
+    def ready() -> subprocess.Popen[bytes]:
+        _wait_until_healthy(url, server)
+        os.environ["PREFECT_API_URL"] = url
+        return server
+
+    return ready
 
 
 def _uvicorn_argv(port: int) -> list[str]:
