@@ -255,7 +255,7 @@ def test_a_run_killed_between_the_phases_resumes_without_duplicate_commits(
         env=sandbox.env,
         stdin=tty,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     os.close(tty)
@@ -266,6 +266,7 @@ def test_a_run_killed_between_the_phases_resumes_without_duplicate_commits(
         process.wait(timeout=60)
     finally:
         os.close(terminal)
+        process.stdout.close()
     assert sandbox.log().count("Migration-Phase: 1") == 1
     done = sandbox.migrate("--slice", "longhorn", "--yes")
     assert done.returncode == 0, done.stderr[-4000:]
