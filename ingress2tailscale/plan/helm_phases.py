@@ -9,9 +9,11 @@ targeting the chart's Service; phase 2 sets the block's `enabled: false`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from ruamel.yaml.error import ReusedAnchorWarning
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from ingress2tailscale.edit import helm_values, manifests
@@ -162,7 +164,7 @@ def _shared_ip_notice(ws: Workspace, exp: Exposure, entry: ChartEntry) -> list[N
         return []
     others = [
         str(d.ref)
-        for d in ws.inventory.of_kind("Service", exp.source.namespace, applied_only=True)
+        for d in ws.inventory.of_kind("Service", applied_only=True)  # MetalLB: any namespace
         if any(
             str(((d.body.get("metadata") or {}).get("annotations") or {}).get(a)) == key
             for a in SHARED_IP_ANNOTATIONS
@@ -188,4 +190,7 @@ def _edit(ws: Workspace, exp: Exposure, edits: list[manifests.Edit]) -> None:
         for one in edits:
             one(data)
 
-    ws.write(exp.source.path, manifests.edit_document(ws.read(exp.source.path) or "", doc, edit))
+    with warnings.catch_warnings():  # an anchor defined twice is legal YAML 1.2 (and Flux's)
+        warnings.simplefilter("ignore", ReusedAnchorWarning)
+        text = manifests.edit_document(ws.read(exp.source.path) or "", doc, edit)
+    ws.write(exp.source.path, text)

@@ -25,8 +25,6 @@ from ingress2tailscale.manifest_yaml import load_manifest
 from ingress2tailscale.model import Document, ResourceRef
 from ingress2tailscale.repo.inventory import Inventory
 
-NOT_SUPPORTED = "defined in HelmRelease values: not supported yet"
-
 
 @dataclass(frozen=True)
 class ValuesExposure:
@@ -45,22 +43,32 @@ class ValuesExposure:
 
 
 def left_out_reason(exposure: ValuesExposure) -> str:
-    """Why discover does not propose it."""
-    if exposure.on_tailnet:
-        return f"already on the tailnet ({exposure.describe()})"
-    return f"{NOT_SUPPORTED} ({exposure.describe()})"
+    """Why discover does not propose an exposure already on the tailnet."""
+    return f"already on the tailnet ({exposure.describe()})"
 
 
 def rendered_hint(exposures: list[ValuesExposure]) -> str:
-    """What to say of an object that only HelmRelease values define."""
+    """What to say of an object that only HelmRelease values define: name the release."""
     where = "; ".join(
         f"{e.release.ref} ({e.release.path}:{e.release.line}, {e.describe()})" for e in exposures
     )
+    first = exposures[0]
     return (
-        f"is not a manifest in the GitOps repo: it is defined in the values of {where}, which "
-        "ingress2tailscale does not support yet. Move it by hand, or write it as a manifest "
-        "(kubectl get -o yaml, cleaned) and point `from` at that"
+        f"is not a manifest in the GitOps repo: it is defined in the values of {where}. Point "
+        f"`from` at the release: {{kind: HelmRelease, namespace: {first.release.namespace}, "
+        f"name: {first.release.name}, {_selector(first)}}}"
     )
+
+
+def _selector(exposure: ValuesExposure) -> str:
+    """The `from` key selecting `exposure` (app-template `ingress: <id>`, a block's path)."""
+    path = exposure.where.split(".")
+    if path[0] != "values":
+        return "ingress: ... (its values come from valuesFrom: move it by hand)"
+    field = "service" if exposure.kind == "Service" else "ingress"
+    if len(path) == 3 and path[1] == field:
+        return f"{field}: {path[2]}"
+    return f"{field}: {'.'.join(path[1:])}"
 
 
 def values_exposures(inventory: Inventory, release: Document) -> list[ValuesExposure]:

@@ -1,5 +1,6 @@
-"""Exposures inside HelmRelease values: not migrated yet, but never silence — discover lists
-them, and a slice naming one is told where it is (the fixture is tests/fixtures/homelab-k8s)."""
+"""Exposures inside HelmRelease values: discover proposes the internal ones and says why it
+leaves out the others; a slice naming what only values render is told how to name the release
+(the fixture is tests/fixtures/homelab-k8s)."""
 
 from __future__ import annotations
 
@@ -24,19 +25,33 @@ def homelab_config(tmp_path: Path, slices: str) -> Path:
     return path
 
 
-def test_discover_lists_values_exposures_as_left_out_and_tailnet_ones_as_already_there() -> None:
+def test_discover_proposes_internal_values_exposures_and_says_why_it_leaves_out_others() -> None:
     proposal = propose_config(read_inventory(HOMELAB_REPO))
+    proposed = {
+        (s.name, s.candidate.source.ref.name, s.candidate.expose, s.candidate.values_entry)
+        for s in proposal.slices
+        if s.candidate.source.kind == "HelmRelease"
+    }
+    assert proposed == {
+        ("postgres", "postgres", "tcp", ("service", "app")),
+        ("mosquitto", "mosquitto", "tcp", ("service", "app")),
+        ("echo", "echo-internal", "https", ("ingress", "main")),
+        ("hass", "home-assistant", "https", ("ingress", "app")),
+        ("home", "homepage", "https", ("ingress", "app")),
+        ("radarr", "radarr", "https", ("ingress", "app")),
+        ("sonarr", "sonarr", "https", ("ingress", "app")),
+        ("grafana", "grafana", "https", ("ingress", "ingress")),
+    }
     reasons = {(x.document.ref, x.reason) for x in proposal.left_out}
-    radarr = ResourceRef("HelmRelease", "media", "radarr")
-    assert (
-        radarr,
-        "defined in HelmRelease values: not supported yet "
-        "(ingress at values.ingress.app, host radarr.${SECRET_DOMAIN})",
-    ) in reasons
+    traefik = [r for ref, r in reasons if ref == ResourceRef("HelmRelease", "network", "traefik")]
+    assert traefik == ["the ingress controller's own LoadBalancer (service at values.service)"]
+    blog = [r for ref, r in reasons if ref == ResourceRef("HelmRelease", "default", "blog")]
+    assert blog and blog[0].startswith("public: no forward-auth middleware")
     jellyfin = [r for ref, r in reasons if ref == ResourceRef("HelmRelease", "media", "jellyfin")]
     assert jellyfin == ["already on the tailnet (ingress at values.ingress.app, host jellyfin)"]
     uptime = [r for ref, r in reasons if ref.name == "uptime-kuma"]
     assert uptime and "ConfigMap observability/uptime-kuma-values values.yaml" in uptime[0]
+    assert "valuesFrom" in uptime[0] and "move it by hand" in uptime[0]
 
 
 def test_a_slice_from_an_object_of_helmrelease_values_is_an_error_saying_so(
@@ -59,7 +74,10 @@ def test_a_slice_from_an_object_of_helmrelease_values_is_an_error_saying_so(
         "values of HelmRelease media/radarr (kubernetes/apps/media/radarr/app/helmrelease.yaml:2"
         in (error.message)
     )
-    assert "does not support yet" in error.message
+    assert (
+        "Point `from` at the release: {kind: HelmRelease, namespace: media, name: radarr, "
+        "ingress: app}" in error.message
+    )
     assert "is not in the GitOps repo" not in error.message
 
 
