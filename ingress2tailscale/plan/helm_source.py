@@ -98,7 +98,9 @@ def _backend(
     if entry.style != "chart":
         service = root_path(node).get("service") or {}
         return src.name, service.get("port") or "http"
-    fullname = chart_fullname(inventory, src)
+    # the chart's own Service is the one of a top-level block; a nested one (`server.ingress`)
+    # targets a component's Service, which charts name as they like
+    fullname = chart_fullname(inventory, src) if entry.block == ("ingress",) else None
     values = (src.body.get("spec") or {}).get("values") or {}
     port = (values.get("service") or {}).get("port") if isinstance(values, Mapping) else None
     if fullname is None or not isinstance(port, int):

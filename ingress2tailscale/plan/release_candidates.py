@@ -105,10 +105,8 @@ def _ingress(
         )
     candidate = https_candidate(release, exposure.host, guards, assumed=not names)
     remarks = [f"values entry {exposure.where}"]
-    if (
-        key == ".".join(exposure.where.split(".")[1:])
-        and chart_fullname(inventory, release) is None
-    ):
+    chart_block = key == ".".join(exposure.where.split(".")[1:])
+    if chart_block and (key != "ingress" or chart_fullname(inventory, release) is None):
         remarks.append(
             "TODO set backend: {service: NAME, port: PORT}: the chart's Service name is not certain"
         )

@@ -7,7 +7,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from ingress2tailscale.config import load_config
+from ingress2tailscale.errors import ConfigError
 from ingress2tailscale.model import ResourceRef
 from ingress2tailscale.plan.discovery import propose_config
 from ingress2tailscale.plan.planner import plan_slice
@@ -98,3 +101,98 @@ def test_a_homepage_deployed_by_a_helmrelease_is_an_error_saying_what_to_do(
     [error] = [n for n in plan.notices if n.level == "error"]
     assert "homepage is deployed by HelmRelease home/homepage" in error.message
     assert "by hand" in error.message
+
+
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    [
+        ("{kind: HelmRelease, namespace: media, name: sonarr}", "names one entry of its values"),
+        (
+            "{kind: HelmRelease, namespace: media, name: sonarr, ingress: app, service: app}",
+            "names one entry of its values",
+        ),
+        ("{kind: Ingress, namespace: media, name: sonarr, ingress: app}", "kind is Ingress"),
+    ],
+)
+def test_a_release_source_names_exactly_one_entry(
+    tmp_path: Path, source: str, fragment: str
+) -> None:
+    path = homelab_config(tmp_path, f"sonarr: {{expose: https, from: {source}}}\n")
+    with pytest.raises(ConfigError, match=fragment) as caught:
+        load_config(path)
+    assert "slices.sonarr" in str(caught.value)
+
+
+def test_tcp_needs_a_service_entry_and_https_an_ingress_entry(tmp_path: Path) -> None:
+    path = homelab_config(
+        tmp_path,
+        "pg: {expose: tcp, from: {kind: HelmRelease, namespace: database, name: postgres, "
+        "ingress: app}}\n",
+    )
+    with pytest.raises(ConfigError, match=r"from\.service"):
+        load_config(path)
+
+
+def plan_errors(tmp_path: Path, slices: str) -> list[str]:
+    config = load_config(homelab_config(tmp_path, slices))
+    name = next(iter(config.slices))
+    plan = plan_slice(config, RepoTree(HOMELAB_REPO), name).plan
+    return [n.message for n in plan.notices if n.level == "error"]
+
+
+def test_values_from_a_configmap_are_an_error_saying_to_move_it_by_hand(tmp_path: Path) -> None:
+    [error] = plan_errors(
+        tmp_path,
+        """\
+        uptime:
+          expose: https
+          from: {kind: HelmRelease, namespace: observability, name: uptime-kuma, ingress: main}
+        """,
+    )
+    assert "takes values from ConfigMap uptime-kuma-values (valuesFrom)" in error
+    assert "move the ingress by hand" in error
+
+
+def test_an_entry_that_is_not_there_is_an_error_listing_the_entries(tmp_path: Path) -> None:
+    [error] = plan_errors(
+        tmp_path,
+        """\
+        sonarr:
+          expose: https
+          from: {kind: HelmRelease, namespace: media, name: sonarr, ingress: web}
+          accept_auth_change: true
+        """,
+    )
+    assert "has no ingress entry 'web' in its values (values.ingress entries: app)" in error
+
+
+def test_a_chart_whose_service_name_is_not_certain_needs_a_backend(tmp_path: Path) -> None:
+    """authentik's chart keeps its ingress under `server`, which targets
+    a component's Service: only a top-level block's is certain, so `backend` is asked for."""
+    [error] = plan_errors(
+        tmp_path,
+        """\
+        auth:
+          expose: https
+          from: {kind: HelmRelease, namespace: network, name: authentik, ingress: server.ingress}
+        """,
+    )
+    assert "is not certain" in error and "set slices.auth.backend" in error
+    config = load_config(
+        homelab_config(
+            tmp_path,
+            """\
+            auth:
+              expose: https
+              from:
+                {kind: HelmRelease, namespace: network, name: authentik, ingress: server.ingress}
+              backend: {service: authentik-server, port: 80}
+            """,
+        )
+    )
+    plan = plan_slice(config, RepoTree(HOMELAB_REPO), "auth").plan
+    assert not plan.has_errors, plan.notices
+    [new] = [c for c in plan.file_changes if c.op == "create"]
+    assert "name: authentik-server" in (new.after or "")
+    [release] = [c for c in plan.file_changes if c.path.endswith("authentik/app/helmrelease.yaml")]
+    assert "-        enabled: true\n+        enabled: false" in release.diff
