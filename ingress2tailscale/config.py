@@ -208,6 +208,11 @@ class ServiceSlice(_Strict):
                 "expose: tcp moves a MetalLB LoadBalancer Service (from.kind: Service, or a "
                 "HelmRelease with from.service); for an Ingress use expose: https"
             )
+        if release and self.cleanup == "comment-out":
+            raise ValueError(
+                "cleanup: comment-out keeps an old manifest as comments; a HelmRelease's entry "
+                "is edited in its values (git revert restores it): leave cleanup out"
+            )
         if self.expose == "https" and release and not self.source.ingress:
             raise ValueError(
                 "expose: https moves an ingress: from.ingress names the entry of the values"

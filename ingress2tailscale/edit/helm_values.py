@@ -4,6 +4,8 @@ to another, remove one, set a key, turn a LoadBalancer service entry into Cluste
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -118,3 +120,26 @@ def fresh(value: Any) -> Any:
     if isinstance(value, DoubleQuotedScalarString):
         return DoubleQuotedScalarString(str(value))
     return str(value) if isinstance(value, str) else value
+
+
+def keep_spacing(before: str, after: str) -> str:
+    """`after` with each line the edit did not mean to change as `before` wrote it: ruamel
+    re-spaces flow collections (`{ drop: [ALL] }` becomes `{drop: [ALL]}`); a human would not."""
+    old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    out: list[str] = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "replace" and i2 - i1 == j2 - j1:
+            out += [a if _same(a, b) else b for a, b in zip(old[i1:i2], new[j1:j2], strict=True)]
+        else:
+            out += new[j1:j2]
+    return "".join(out)
+
+
+def _same(a: str, b: str) -> bool:
+    """The same YAML line but for spacing, or for an anchor ruamel dropped (no alias named it;
+    an anchor defined twice, legal in YAML 1.2, loses both)."""
+    return "".join(_ANCHOR.sub("", a).split()) == "".join(b.split())
+
+
+_ANCHOR = re.compile(r"(?<=\s)&[^\s,\[\]{}]+")

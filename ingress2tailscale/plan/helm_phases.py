@@ -192,5 +192,6 @@ def _edit(ws: Workspace, exp: Exposure, edits: list[manifests.Edit]) -> None:
 
     with warnings.catch_warnings():  # an anchor defined twice is legal YAML 1.2 (and Flux's)
         warnings.simplefilter("ignore", ReusedAnchorWarning)
-        text = manifests.edit_document(ws.read(exp.source.path) or "", doc, edit)
-    ws.write(exp.source.path, text)
+        before = ws.read(exp.source.path) or ""
+        text = manifests.edit_document(before, doc, edit)
+    ws.write(exp.source.path, helm_values.keep_spacing(before, text))
