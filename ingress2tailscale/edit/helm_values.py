@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -126,20 +127,25 @@ def keep_spacing(before: str, after: str) -> str:
     """`after` with each line the edit did not mean to change as `before` wrote it: ruamel
     re-spaces flow collections (`{ drop: [ALL] }` becomes `{drop: [ALL]}`); a human would not."""
     old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    defined = Counter(_ANCHOR.findall(before))
+    once = {anchor for anchor, count in defined.items() if count == 1}
     out: list[str] = []
     matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "replace" and i2 - i1 == j2 - j1:
-            out += [a if _same(a, b) else b for a, b in zip(old[i1:i2], new[j1:j2], strict=True)]
+            pairs = zip(old[i1:i2], new[j1:j2], strict=True)
+            out += [a if _same(a, b, once) else b for a, b in pairs]
         else:
             out += new[j1:j2]
     return "".join(out)
 
 
-def _same(a: str, b: str) -> bool:
-    """The same YAML line but for spacing, or for an anchor ruamel dropped (no alias named it;
-    an anchor defined twice, legal in YAML 1.2, loses both)."""
-    return "".join(_ANCHOR.sub("", a).split()) == "".join(b.split())
+def _same(a: str, b: str, anchors: set[str]) -> bool:
+    """The same YAML line but for spacing, or for one of `anchors` that ruamel dropped (no
+    alias named it). An anchor defined twice stays dropped: legal YAML 1.2, as Flux reads it,
+    but the static checks (and PyYAML) refuse it."""
+    kept = _ANCHOR.sub(lambda m: "" if m.group(0) in anchors else m.group(0), a)
+    return "".join(kept.split()) == "".join(b.split())
 
 
 _ANCHOR = re.compile(r"(?<=\s)&[^\s,\[\]{}]+")
