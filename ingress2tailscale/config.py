@@ -202,9 +202,28 @@ class ValidateConfig(_Strict):
 
 
 class FromRef(_Strict):
-    kind: Literal["Service", "Ingress", "IngressRoute"]
+    kind: Literal["Service", "Ingress", "IngressRoute", "HelmRelease"]
     namespace: str
     name: str
+    # HelmRelease only: which entry of its values. app-template: the `ingress.<id>` or
+    # `service.<id>` identifier; another chart: the path of its `ingress:` block (`ingress`)
+    ingress: str | None = None
+    service: str | None = None
+
+    @model_validator(mode="after")
+    def _entry_only_for_releases(self) -> FromRef:
+        chosen = [k for k in ("ingress", "service") if getattr(self, k) is not None]
+        if self.kind != "HelmRelease" and chosen:
+            raise ValueError(
+                f"{chosen[0]} selects an entry of HelmRelease values; kind is {self.kind}"
+            )
+        if self.kind == "HelmRelease" and len(chosen) != 1:
+            raise ValueError(
+                "a HelmRelease source names one entry of its values: `ingress: <id>` "
+                "(app-template `ingress.<id>`, or `ingress` for a chart's ingress block) or "
+                "`service: <id>` (app-template `service.<id>`)"
+            )
+        return self
 
 
 class BackendOverride(_Strict):
@@ -242,10 +261,22 @@ class ServiceSlice(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> ServiceSlice:
-        if self.expose == "tcp" and self.source.kind != "Service":
+        release = self.source.kind == "HelmRelease"
+        if self.expose == "tcp" and not (
+            self.source.kind == "Service" or (release and self.source.service)
+        ):
             raise ValueError(
-                "expose: tcp moves a MetalLB LoadBalancer Service (from.kind: Service); "
-                "for an Ingress use expose: https"
+                "expose: tcp moves a MetalLB LoadBalancer Service (from.kind: Service, or a "
+                "HelmRelease with from.service); for an Ingress use expose: https"
+            )
+        if release and self.cleanup == "comment-out":
+            raise ValueError(
+                "cleanup: comment-out keeps an old manifest as comments; a HelmRelease's entry "
+                "is edited in its values (git revert restores it): leave cleanup out"
+            )
+        if self.expose == "https" and release and not self.source.ingress:
+            raise ValueError(
+                "expose: https moves an ingress: from.ingress names the entry of the values"
             )
         if self.name is not None and self.name == self.source.name:
             raise ValueError(

@@ -139,9 +139,19 @@ OPERATOR_OAUTH_SECRET = "operator-oauth"
 OPERATOR_CLIENT_ID_KEY = "client_id"
 OPERATOR_CLIENT_SECRET_KEY = "client_secret"
 
-# Flux's Helm controller: exposures inside a release's values are not migrated yet
+# Flux's Helm controller, and the values of the charts a slice edits
 HELM_RELEASE_KIND = "HelmRelease"
 HELM_VALUES_KEY = "values.yaml"  # a valuesFrom source's default key
+APP_TEMPLATE_CHART = "app-template"  # bjw-s: `ingress.<id>` and `service.<id>` maps
+TAILNET_ENTRY = "tailnet"  # the entry phase 1 adds next to the old one in app-template values
+
+# dashboards that read an exposure's annotations (homepage, hajimari): carried to the tailnet
+DASHBOARD_PREFIXES = ("gethomepage.dev/", "hajimari.io/")
+DASHBOARD_URL_ANNOTATIONS = {  # each dashboard's link to the app
+    "gethomepage.dev/": "gethomepage.dev/href",
+    "hajimari.io/": "hajimari.io/url",
+}
+FLUX_VARIABLE = r"\$\{[A-Za-z_][A-Za-z0-9_]*\}"  # a postBuild substitution: ${SECRET_DOMAIN}
 
 # homepage, the dashboard whose links follow a slice
 HOMEPAGE_SERVICES_KEY = "services.yaml"

@@ -17,7 +17,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
 from ruamel.yaml.tokens import CommentToken
 
-from ingress2tailscale.kinds import LAN_LB_PREFIXES
+from ingress2tailscale.kinds import FLUX_VARIABLE, LAN_LB_PREFIXES
 from ingress2tailscale.model import Document
 from ingress2tailscale.repo.inventory import split_documents
 
@@ -252,6 +252,8 @@ def replace_hosts(text: str, hosts: Mapping[str, str]) -> str:
     return _HREF.sub(swap, text)
 
 
-_HREF = re.compile(
-    r"(?m)^(?P<lead>\s*-?\s*href:\s*[\"']?)https?://(?P<host>[A-Za-z0-9.-]+)(?::\d+)?(?=[/\"'\s#?]|$)"
+_HREF = re.compile(  # a host may hold Flux substitutions: `grafana.${SECRET_DOMAIN}`
+    r"(?m)^(?P<lead>\s*-?\s*href:\s*[\"']?)https?://(?P<host>(?:[A-Za-z0-9.-]|"
+    + FLUX_VARIABLE
+    + r")+)(?::\d+)?(?=[/\"'\s#?]|$)"
 )

@@ -49,6 +49,7 @@ class Candidate:
     allow_list_only: bool = False  # its gates are IP allow-lists, no login
     assumed_internal: bool = False  # a repo without gates: internal, to be checked
     remarks: tuple[str, ...] = ()  # TODO lines for the reviewer
+    values_entry: tuple[str, str] | None = None  # a HelmRelease's ("ingress" | "service", key)
 
 
 @dataclass(frozen=True)

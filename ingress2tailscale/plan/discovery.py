@@ -33,7 +33,8 @@ from ingress2tailscale.plan.candidates import (
     dns_label,
     is_gated_repo,
 )
-from ingress2tailscale.plan.helm_values import left_out_reason, values_exposures
+from ingress2tailscale.plan.helm_values import values_exposures
+from ingress2tailscale.plan.release_candidates import classify_release
 from ingress2tailscale.repo.inventory import Inventory
 
 LINKS_SLICE = "links"
@@ -103,7 +104,12 @@ def propose_config(inventory: Inventory, tag: str = "tag:k8s") -> Proposal:
         for d in _readable(inventory.of_kind(INGRESS_ROUTE_KIND, applied_only=True), notes)
         if d.api_version.startswith(TRAEFIK_API_GROUPS)
     ]
-    https = [c for c in ingresses if isinstance(c, Candidate)]
+    ingresses += [
+        found
+        for release in _readable(inventory.of_kind(HELM_RELEASE_KIND, applied_only=True), notes)
+        for found in classify_release(inventory, release, gated)
+    ]
+    https = [c for c in ingresses if isinstance(c, Candidate) and c.expose == "https"]
     https.sort(key=lambda c: (c.source.path, c.source.index))
     demoted = demoted_backends(https)
     pools = bool(inventory.of_kind(CILIUM_POOL_KIND, applied_only=True))
@@ -112,6 +118,7 @@ def propose_config(inventory: Inventory, tag: str = "tag:k8s") -> Proposal:
         for d in _readable(inventory.of_kind("Service", applied_only=True), notes)
     ]
     tcp = [c for c in services if isinstance(c, Candidate)]
+    tcp += [c for c in ingresses if isinstance(c, Candidate) and c.expose == "tcp"]
     named = assign_names([*tcp, *https], tag)
     homepage = find_homepage(inventory)
     paths = [s.candidate.source.path for s in named]
@@ -120,11 +127,6 @@ def propose_config(inventory: Inventory, tag: str = "tag:k8s") -> Proposal:
         paths += [cm.path] if cm else []
     flux = find_flux(inventory, paths)
     left = [x for x in ingresses + services if isinstance(x, LeftOut)]
-    left += [
-        LeftOut(release, left_out_reason(found))
-        for release in _readable(inventory.of_kind(HELM_RELEASE_KIND, applied_only=True), notes)
-        for found in values_exposures(inventory, release)
-    ]
     left += _unapplied_exposures(inventory)
     left.sort(key=lambda x: (x.document.path, x.document.index))
     applied_by = {

@@ -2,64 +2,22 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 from ingress2tailscale.config import MigrationConfig, ServiceSlice
 from ingress2tailscale.errors import PlanError
-from ingress2tailscale.kinds import (
-    INGRESS_ROUTE_KIND,
-    MIDDLEWARE_ANNOTATION,
-    ROUTE_KINDS,
-    ROUTE_MIDDLEWARES,
-    is_dns_label,
-)
+from ingress2tailscale.kinds import HELM_RELEASE_KIND, INGRESS_ROUTE_KIND, MIDDLEWARE_ANNOTATION
 from ingress2tailscale.model import Document, Notice, ResourceRef
 from ingress2tailscale.plan.access import guards_of
+from ingress2tailscale.plan.exposure_model import Exposure as Exposure
+from ingress2tailscale.plan.exposure_model import build_exposure, dashboard_of, label_of
+from ingress2tailscale.plan.exposure_model import first_host as first_host
+from ingress2tailscale.plan.exposure_model import new_object_ref as new_object_ref
+from ingress2tailscale.plan.exposure_model import stem as stem
+from ingress2tailscale.plan.helm_source import from_release
 from ingress2tailscale.plan.helm_values import releases_rendering, rendered_hint
 from ingress2tailscale.plan.ingressroute import RouteView, ingress_paths, read_ingressroute
 from ingress2tailscale.repo.inventory import Inventory, iter_backends, tls_secrets
-
-NAME_SUFFIXES = ("-external", "-metallb", "-loadbalancer", "-lb", "-public")
-NEW_FILES = {"tcp": "tailnet-service.yaml", "https": "tailnet-ingress.yaml"}
-
-
-@dataclass(frozen=True)
-class Exposure:
-    """Everything a slice needs to know, derived from its `from` object and overrides."""
-
-    slice: str
-    spec: ServiceSlice
-    source: Document
-    hostname: str
-    fqdn: str
-    new_name: str
-    new_path: str
-    backend: tuple[str, int | str] | None  # https: (service, port)
-    old_host: str | None
-    tls_secret: str | None
-    middlewares: tuple[str, ...]
-    routes: tuple[
-        dict[str, Any], ...
-    ] = ()  # copied paths when the old Ingress had several backends
-    backends: tuple[tuple[str, int | str], ...] = ()  # every backend (service, port) it used
-    gates: tuple[str, ...] = ()  # what phase 2 replaces: "the authentik forward-auth"
-    not_carried: tuple[str, ...] = ()  # middlewares that are no gate: "secure-headers (headers)"
-    remarks: tuple[str, ...] = ()  # what the tailnet Ingress cannot carry over (warnings)
-
-    @property
-    def middleware_field(self) -> str:
-        """Where the old exposure names its middlewares."""
-        return (
-            ROUTE_MIDDLEWARES if self.source.kind == INGRESS_ROUTE_KIND else MIDDLEWARE_ANNOTATION
-        )
-
-    @property
-    def new_ref(self) -> ResourceRef:
-        kind = "Service" if self.spec.expose == "tcp" else "Ingress"
-        return ResourceRef(kind, self.source.namespace, self.new_name)
 
 
 def derive_exposure(config: MigrationConfig, inventory: Inventory, name: str) -> Exposure:
@@ -91,6 +49,8 @@ def derive_exposure(config: MigrationConfig, inventory: Inventory, name: str) ->
             f"{inventory.tree.root}; check the kind, namespace and name (or gitops.path)"
             + _same_name_elsewhere(inventory, ref)
         )
+    if spec.source.kind == HELM_RELEASE_KIND:
+        return from_release(config, inventory, name, source)
     if spec.expose == "https" and spec.source.kind == INGRESS_ROUTE_KIND:
         return _from_ingressroute(config, inventory, name, spec, source)
     if spec.expose == "https" and spec.source.kind != "Ingress":
@@ -138,19 +98,6 @@ def _same_name_elsewhere(inventory: Inventory, ref: ResourceRef) -> str:
     return f". Found {ref.kind} {ref.name} in {where}: set from.namespace to match"
 
 
-def new_object_ref(config: MigrationConfig, name: str) -> ResourceRef:
-    """The tailnet object a slice adds, known from the config alone (also once phase 2 ran)."""
-    spec = config.service_slices()[name]
-    kind = "Service" if spec.expose == "tcp" else "Ingress"
-    if spec.name:
-        new_name = spec.name
-    elif spec.source.kind in ROUTE_KINDS:
-        new_name = f"{spec.source.name}-tailnet"
-    else:
-        new_name = f"{stem(spec.source.name)}-tailnet"
-    return ResourceRef(kind, spec.source.namespace, new_name)
-
-
 def _from_ingress(
     config: MigrationConfig, inventory: Inventory, name: str, spec: ServiceSlice, src: Document
 ) -> Exposure:
@@ -171,11 +118,11 @@ def _from_ingress(
             f"set slices.{name}.backend in {config.source_path}"
         )
     secrets = tls_secrets(body)
-    return _exposure(
+    return build_exposure(
         config,
         name,
         src,
-        hostname=spec.hostname or _label_of(old_host, config, name),
+        hostname=spec.hostname or label_of(old_host, config, name),
         backend=backend,
         old_host=old_host,
         tls_secret=secrets[0] if secrets else None,
@@ -184,6 +131,7 @@ def _from_ingress(
         backends=tuple(distinct) if spec.backend is None else (backend,),
         gates=tuple(p for g in guards for p in g.phrases()),
         not_carried=tuple(f"{n} ({what})" for g in guards for n, what in g.others),
+        dashboard=dashboard_of((body.get("metadata") or {}).get("annotations")),
     )
 
 
@@ -207,11 +155,11 @@ def _from_ingressroute(
             f"equivalent: set slices.{name}.backend in {config.source_path}, or leave it out"
         )
     copied = spec.backend is None and (len(distinct) > 1 or any(p != "/" for p, _, _ in view.paths))
-    return _exposure(
+    return build_exposure(
         config,
         name,
         src,
-        hostname=spec.hostname or _label_of(old_host, config, name),
+        hostname=spec.hostname or label_of(old_host, config, name),
         backend=backend,
         old_host=old_host,
         tls_secret=view.tls_secret,
@@ -221,6 +169,7 @@ def _from_ingressroute(
         gates=tuple(p for g in guards for p in g.phrases()),
         not_carried=tuple(f"{n} ({what})" for g in guards for n, what in g.others),
         remarks=tuple(_route_remarks(view, name, spec)),
+        dashboard=dashboard_of((src.body.get("metadata") or {}).get("annotations")),
     )
 
 
@@ -258,7 +207,7 @@ def _https_from_service(
     ports = (src.body.get("spec") or {}).get("ports") or [{}]
     port: int | str = spec.backend.port if spec.backend else ports[0].get("port", 80)
     service = spec.backend.service if spec.backend else src.name
-    return _exposure(config, name, src, backend=(service, port))
+    return build_exposure(config, name, src, backend=(service, port))
 
 
 def _from_service(
@@ -271,84 +220,10 @@ def _from_service(
             "and a tailnet LoadBalancer without a selector would have none. Set "
             f"slices.{name}.selector to the labels of the pods it should reach"
         )
-    return _exposure(config, name, src)
-
-
-def _exposure(
-    config: MigrationConfig,
-    name: str,
-    src: Document,
-    hostname: str | None = None,
-    backend: tuple[str, int | str] | None = None,
-    old_host: str | None = None,
-    tls_secret: str | None = None,
-    middlewares: tuple[str, ...] = (),
-    routes: tuple[dict[str, Any], ...] = (),
-    backends: tuple[tuple[str, int | str], ...] = (),
-    gates: tuple[str, ...] = (),
-    not_carried: tuple[str, ...] = (),
-    remarks: tuple[str, ...] = (),
-) -> Exposure:
-    spec = config.service_slices()[name]
-    hostname = hostname or spec.hostname or _default_service_hostname(src.name)
-    return Exposure(
-        slice=name,
-        spec=spec,
-        source=src,
-        hostname=hostname,
-        fqdn=f"{hostname}.{config.tailnet}",
-        new_name=new_object_ref(config, name).name,
-        new_path=_sibling(src.path, NEW_FILES[spec.expose]),
-        backend=backend,
-        old_host=old_host or spec.old_host,
-        tls_secret=tls_secret,
-        middlewares=middlewares,
-        routes=routes,
-        backends=backends or ((backend,) if backend else ()),
-        gates=gates,
-        not_carried=not_carried,
-        remarks=remarks,
-    )
-
-
-def first_host(body: Any) -> str | None:
-    spec = body.get("spec") or {}
-    for rule in spec.get("rules") or []:
-        if rule.get("host"):
-            return str(rule["host"])
-    for tls in spec.get("tls") or []:
-        for host in tls.get("hosts") or []:
-            return str(host)
-    return None
-
-
-def _label_of(host: str | None, config: MigrationConfig, name: str) -> str:
-    label = (host or "").split(".")[0].lower()
-    if not is_dns_label(label) or label == "*":
-        raise PlanError(
-            f"{config.source_path}: slices.{name}: cannot derive a tailnet hostname from "
-            f"host {host!r}; set slices.{name}.hostname"
-        )
-    return label
-
-
-def stem(name: str) -> str:
-    for suffix in NAME_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def _default_service_hostname(name: str) -> str:
-    return re.sub(r"[^a-z0-9-]", "-", stem(name).lower())[:63].strip("-")
+    return build_exposure(config, name, src)
 
 
 def _middlewares(body: Any) -> list[str]:
     annotations = (body.get("metadata") or {}).get("annotations") or {}
     raw = str(annotations.get(MIDDLEWARE_ANNOTATION, ""))
     return [m.strip() for m in raw.split(",") if m.strip()]
-
-
-def _sibling(path: str, name: str) -> str:
-    parent = PurePosixPath(path).parent
-    return name if str(parent) == "." else str(parent / name)

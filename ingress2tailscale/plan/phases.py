@@ -18,7 +18,7 @@ from ingress2tailscale.kinds import (
     TAILSCALE_CLASS,
 )
 from ingress2tailscale.model import Document, Notice, ResourceRef
-from ingress2tailscale.plan.exposure import Exposure
+from ingress2tailscale.plan.exposure_model import Exposure, dashboard_annotations
 from ingress2tailscale.plan.workspace import Workspace
 
 SECRET_SOURCE_KINDS = ("ExternalSecret", "Certificate")  # what makes an Ingress's TLS Secret
@@ -78,17 +78,19 @@ def render_ingress(exp: Exposure) -> dict[str, Any]:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": _metadata(exp, {FORWARD_ANNOTATION: "true"}),
+        "metadata": _metadata(exp, {FORWARD_ANNOTATION: "true"}, dashboard_annotations(exp)),
         "spec": spec,
     }
 
 
-def _metadata(exp: Exposure, annotations: dict[str, str]) -> dict[str, Any]:
+def _metadata(
+    exp: Exposure, annotations: dict[str, str], carried: dict[str, str] | None = None
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": exp.new_name}
     old_meta = exp.source.body.get("metadata") or {}
     if old_meta.get("namespace"):
         meta["namespace"] = old_meta["namespace"]
-    values = {**annotations, TAGS_ANNOTATION: ",".join(exp.spec.tags)}
+    values = {**annotations, TAGS_ANNOTATION: ",".join(exp.spec.tags), **(carried or {})}
     meta["annotations"] = {k: DoubleQuotedScalarString(v) for k, v in values.items()}
     return meta
 
@@ -164,7 +166,7 @@ def plan_phase2(ws: Workspace, exp: Exposure) -> list[Notice]:
     if ws.inventory.get(exp.source.ref) is None:
         return notices
     new = ws.inventory.get(exp.new_ref)
-    if new is None or not _is_tailscale(new.body):
+    if new is None or not is_tailscale(new.body):
         return [
             Notice(
                 "error",
@@ -221,7 +223,7 @@ def _sharing_key(body: Any) -> str | None:
     return None
 
 
-def _is_tailscale(body: Any) -> bool:
+def is_tailscale(body: Any) -> bool:
     spec = body.get("spec") or {}
     return TAILSCALE_CLASS in (spec.get("ingressClassName"), spec.get("loadBalancerClass"))
 

@@ -27,9 +27,9 @@ from ingress2tailscale.plan.exposure import (
     remark_notices,
     unapplied_notice,
 )
+from ingress2tailscale.plan.helm_phases import release_phase1, release_phase2
 from ingress2tailscale.plan.hostnames import HostnameIndex
 from ingress2tailscale.plan.mentions import old_host_mentions
-from ingress2tailscale.plan.phases import plan_phase1, plan_phase2
 from ingress2tailscale.plan.validation import describe_validation
 from ingress2tailscale.plan.workspace import Workspace
 from ingress2tailscale.repo.inventory import Inventory, RepoTree, build_inventory
@@ -188,10 +188,10 @@ def _plan_repo_steps(
     notices += _unowned_tags(config, exp) + _missing_backends(inventory, exp)
     notices += old_host_mentions(inventory, exp, _links_edit(config))
     notices += _repeated_backends(inventory, exp)
-    if phase in ("2", "all"):
+    if phase in ("2", "all") and exp.helm is None:  # a release is edited, never removed
         notices += _patches_left(inventory, exp)
     if phase in ("1", "all"):
-        step, found = _file_step("phase-1", inventory, exp, plan_phase1)
+        step, found = _file_step("phase-1", inventory, exp, release_phase1)
         steps.append(step)
         notices += found
         inventory = inventory.with_changes(_overrides_of(step))
@@ -199,7 +199,7 @@ def _plan_repo_steps(
     if phase == "all":
         steps.append(validate_step(config, exp))
     if phase in ("2", "all"):
-        step, found = _file_step("phase-2", inventory, exp, plan_phase2)
+        step, found = _file_step("phase-2", inventory, exp, release_phase2)
         steps.append(step)
         notices += found
         inventory = inventory.with_changes(_overrides_of(step))
@@ -282,6 +282,8 @@ def _overrides_of(step: Step) -> dict[str, str | None]:
 def _change_reason(name: str, exp: Exposure) -> str:
     if name == "phase-1":
         return f"add {exp.new_ref} so {exp.source.ref} is reachable as {exp.fqdn}"
+    if exp.helm is not None:
+        return f"retire the old exposure {exp.helm.where} of {exp.source.ref}"
     return f"retire the old exposure {exp.source.ref} ({exp.spec.cleanup})"
 
 
@@ -345,8 +347,8 @@ def _old_and_new_host(
 ) -> tuple[str | None, str | None]:
     sl = config.service_slices()[name]
     if inventory.find(sl.source.kind, sl.source.namespace, sl.source.name) is not None:
-        exp = derive_exposure(config, inventory, name)
-        return exp.old_host, exp.fqdn
+        exp = derive_exposure(config, inventory, name)  # a release's old entry may be gone
+        return exp.old_host or old_hosts.get(name) or sl.old_host, exp.fqdn
     new = inventory.get(new_object_ref(config, name))
     if new is None:
         return None, None

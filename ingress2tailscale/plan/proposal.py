@@ -156,9 +156,11 @@ def _common(sl: ProposedSlice) -> CommentedMap:
     doc = sl.candidate.source
     body = CommentedMap()
     body["expose"] = sl.candidate.expose
-    body["from"] = _flow(
-        {"kind": doc.kind, "namespace": scalar(doc.namespace), "name": scalar(doc.name)}
-    )
+    source = {"kind": doc.kind, "namespace": scalar(doc.namespace), "name": scalar(doc.name)}
+    if sl.candidate.values_entry is not None:  # which entry of the release's values
+        field, key = sl.candidate.values_entry
+        source[field] = scalar(key)
+    body["from"] = _flow(source)
     if sl.explicit_hostname:
         body["hostname"] = scalar(sl.name)
     body["tags"] = _flow([scalar(t) for t in sl.tags])
@@ -167,8 +169,9 @@ def _common(sl: ProposedSlice) -> CommentedMap:
 
 def _tcp_slice(sl: ProposedSlice) -> CommentedMap:
     body = _common(sl)
-    body["cleanup"] = "comment-out"
-    eol_comment(body, "cleanup", "keep the old Service in git, commented, for rollback")
+    if sl.candidate.values_entry is None:  # a release's entry is edited, never commented out
+        body["cleanup"] = "comment-out"
+        eol_comment(body, "cleanup", "keep the old Service in git, commented, for rollback")
     return body
 
 

@@ -90,6 +90,6 @@ def test_a_blocking_notice_is_printed_once_on_stderr(tmp_path: Path) -> None:
     assert done.returncode == 2
     said = "is not a manifest in the GitOps repo: it is defined in the values of HelmRelease"
     assert (done.stdout + done.stderr).count(said) == 1
-    assert said in done.stderr and "Move it by hand" in done.stderr
+    assert said in done.stderr and "Point `from` at the release" in done.stderr
     assert "1 error(s): listed once, on stderr" in done.stdout
     assert "Traceback" not in done.stderr

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ingress2tailscale.config import LinksSlice, load_config
-from tests.conftest import EXAMPLE_CONFIG, FIXTURE_REPO, ROOT
+from tests.conftest import EXAMPLE_CONFIG, FIXTURE_REPO, HOMELAB_REPO, ROOT
 
 TAILNET = "magellanic-gondola.ts.net"
 
@@ -108,3 +108,43 @@ def test_malformed_yaml_is_named_with_its_line_and_the_rest_is_proposed(tmp_path
     assert f"line {at + 1}," in done.stdout
     assert "name: tazlab-db-external" in done.stdout  # the other exposures are proposed
     assert "Traceback" not in done.stderr
+
+
+def test_discover_on_the_homelab_proposes_values_and_routes_and_the_dry_run_exits_0(
+    tmp_path: Path,
+) -> None:
+    """tests/fixtures/homelab-k8s (FIXTURE.md is its answer key): the internal HelmRelease
+    exposures and IngressRoutes, not the public ones, the controller, nor the archive copies."""
+    repo = tmp_path / "homelab-k8s"
+    shutil.copytree(HOMELAB_REPO, repo)
+    done = run_flow("flows.discover", "--repo", str(repo), "--tailnet", "tail1a2b3c.ts.net")
+    assert done.returncode == 0, done.stderr
+    config_path = tmp_path / "migration.yaml"
+    config_path.write_text(
+        done.stdout.replace("accept_auth_change: false  # TODO", "accept_auth_change: true  #"),
+        encoding="utf-8",
+    )
+    config = load_config(config_path)
+    sources = {
+        (s.expose, s.source.kind, f"{s.source.namespace}/{s.source.name}")
+        + ((s.source.ingress or s.source.service or "",) if s.source.kind == "HelmRelease" else ())
+        for s in config.service_slices().values()
+    }
+    assert sources == {
+        ("tcp", "HelmRelease", "database/postgres", "app"),
+        ("tcp", "HelmRelease", "home/mosquitto", "app"),
+        ("https", "HelmRelease", "default/echo-internal", "main"),
+        ("https", "HelmRelease", "home/home-assistant", "app"),
+        ("https", "HelmRelease", "home/homepage", "app"),
+        ("https", "HelmRelease", "media/radarr", "app"),
+        ("https", "HelmRelease", "media/sonarr", "app"),
+        ("https", "HelmRelease", "observability/grafana", "ingress"),
+        ("https", "IngressRoute", "default/miniflux"),
+        ("https", "IngressRoute", "default/paperless"),
+        ("https", "IngressRoute", "home/zigbee2mqtt"),
+    }
+    assert "Not proposed: HelmRelease observability/uptime-kuma" in done.stdout  # valuesFrom
+    assert "Not proposed: HelmRelease media/sonarr (not applied" in done.stdout  # the archive
+    plan = run_flow("flows.migrate", "--slice", "all", "--dry-run", "--config", str(config_path))
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "Traceback" not in plan.stderr
