@@ -28,7 +28,7 @@ def with_kubernetes(lines: str) -> Callable[[str], str]:
 
 
 def test_the_timeouts_default_to_the_module_constants(tmp_path: Path) -> None:
-    timeouts = load_config(write_config(tmp_path, FIXTURE_REPO)).kubernetes.timeouts
+    timeouts = load_config(write_config(tmp_path, FIXTURE_REPO, cluster=True)).kubernetes.timeouts
     assert (timeouts.reconcile_s, timeouts.ready_s, timeouts.recycle_s) == (
         RECONCILE_TIMEOUT_S,
         READY_TIMEOUT_S,
@@ -38,7 +38,7 @@ def test_the_timeouts_default_to_the_module_constants(tmp_path: Path) -> None:
 
 def test_the_timeouts_can_be_set_and_other_kubernetes_keys_still_work(tmp_path: Path) -> None:
     edit = with_kubernetes("  context: admin@lab\n  timeouts: {reconcile_s: 90, recycle_s: 30}\n")
-    kube = load_config(write_config(tmp_path, FIXTURE_REPO, edit)).kubernetes
+    kube = load_config(write_config(tmp_path, FIXTURE_REPO, edit, cluster=True)).kubernetes
     assert kube.context == "admin@lab"
     assert kube.operator.namespace == "tailscale"
     assert (kube.timeouts.reconcile_s, kube.timeouts.recycle_s) == (90, 30)
@@ -55,7 +55,7 @@ def test_the_timeouts_can_be_set_and_other_kubernetes_keys_still_work(tmp_path: 
 def test_bad_timeouts_are_config_errors_naming_the_key(
     tmp_path: Path, lines: str, fragment: str
 ) -> None:
-    path = write_config(tmp_path, FIXTURE_REPO, with_kubernetes(lines))
+    path = write_config(tmp_path, FIXTURE_REPO, with_kubernetes(lines), cluster=True)
     with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
         load_config(path)
 
@@ -78,14 +78,14 @@ def test_a_cluster_is_checked_unless_kubernetes_is_disabled(
     tmp_path: Path, section: str, enabled: bool
 ) -> None:
     config = load_config(
-        write_config(tmp_path, FIXTURE_REPO, lambda t: t.replace(KUBERNETES, section))
+        write_config(tmp_path, FIXTURE_REPO, lambda t: t.replace(KUBERNETES, section), cluster=True)
     )
     assert config.kubernetes.enabled is enabled
     assert config.kubernetes.operator.namespace == "tailscale"
 
 
 def test_the_validate_section_defaults(tmp_path: Path) -> None:
-    checks = load_config(write_config(tmp_path, FIXTURE_REPO)).validation
+    checks = load_config(write_config(tmp_path, FIXTURE_REPO, cluster=True)).validation
     assert (checks.reachability, checks.deadline_s, checks.retry_s) == (
         "optional",
         VALIDATE_DEADLINE_S,
@@ -106,7 +106,9 @@ def test_the_validate_section_is_read_and_resolved(tmp_path: Path) -> None:
         "    DB.Example.ts.net.: {5432: '127.0.0.1:40001', 5433: '[::1]:40002'}\n"
         "    pgadmin.example.ts.net: {443: 'localhost:8443'}\n"
     )
-    checks = load_config(write_config(tmp_path, FIXTURE_REPO, with_validate(lines))).validation
+    checks = load_config(
+        write_config(tmp_path, FIXTURE_REPO, with_validate(lines), cluster=True)
+    ).validation
     assert (checks.reachability, checks.deadline_s, checks.retry_s) == ("required", 30, 0.5)
     assert checks.ca_file == (tmp_path / "ca.pem").resolve()
     assert checks.resolve == {
@@ -116,7 +118,9 @@ def test_the_validate_section_is_read_and_resolved(tmp_path: Path) -> None:
 
 
 def test_a_bare_off_is_reachability_off_not_a_boolean(tmp_path: Path) -> None:
-    path = write_config(tmp_path, FIXTURE_REPO, with_validate("  reachability: off\n"))
+    path = write_config(
+        tmp_path, FIXTURE_REPO, with_validate("  reachability: off\n"), cluster=True
+    )
     assert load_config(path).validation.reachability == "off"
 
 
@@ -142,7 +146,7 @@ def test_a_bare_off_is_reachability_off_not_a_boolean(tmp_path: Path) -> None:
 def test_bad_validate_values_name_the_file_and_key(
     tmp_path: Path, lines: str, fragments: list[str]
 ) -> None:
-    path = write_config(tmp_path, FIXTURE_REPO, with_validate(lines))
+    path = write_config(tmp_path, FIXTURE_REPO, with_validate(lines), cluster=True)
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     text = str(caught.value)
@@ -153,6 +157,6 @@ def test_bad_validate_values_name_the_file_and_key(
 
 def test_a_ca_file_that_is_no_pem_trust_store_is_refused(tmp_path: Path) -> None:
     (tmp_path / "ca.pem").write_text("not a certificate\n")
-    path = write_config(tmp_path, FIXTURE_REPO, with_validate("  ca_file: ca.pem\n"))
+    path = write_config(tmp_path, FIXTURE_REPO, with_validate("  ca_file: ca.pem\n"), cluster=True)
     with pytest.raises(ConfigError, match=r"migration\.yaml:\d+: validate\.ca_file: .* not a PEM"):
         load_config(path)

@@ -21,7 +21,7 @@ DISABLED = "kubernetes: {enabled: false}\n"
 
 
 def validate_line(tmp_path: Path, name: str, edit: Callable[[str], str] = lambda t: t) -> str:
-    config = load_config(write_config(tmp_path, FIXTURE_REPO, edit))
+    config = load_config(write_config(tmp_path, FIXTURE_REPO, edit, cluster=True))
     plan = plan_slice(config, RepoTree(FIXTURE_REPO), name, "all").plan
     (step,) = [s for s in plan.steps if s.name == "validate"]
     assert step.action == "none"

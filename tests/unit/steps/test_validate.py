@@ -261,7 +261,7 @@ def make_config(
     def edit(text: str) -> str:
         return extra(text.replace(kubernetes, section) + lines)
 
-    return load_config(write_config(tmp_path, FIXTURE_REPO, edit))
+    return load_config(write_config(tmp_path, FIXTURE_REPO, edit, cluster=True))
 
 
 def resolve_lines(table: dict[str, dict[int, int]]) -> str:
