@@ -423,7 +423,21 @@ def _run(config: MigrationConfig, args: Namespace) -> int:
         print(json.dumps(done if args.slice == "all" else done[0], indent=2))
     else:
         print("\n".join(render_outcome(outcome) for outcome in done))
+        print(_summary(done, getattr(args, "sandbox_info", None)))
     return 0
+
+
+def _summary(done: list[dict[str, Any]], sandbox: dict[str, str] | None) -> str:
+    steps = [s for outcome in done for s in outcome["steps"]]
+    changed = sum(s["action"] == "change" for s in steps)
+    checks = [c for s in steps for c in s.get("checks") or ()]
+    passed = sum(c["status"] == "pass" for c in checks)
+    commits = sum(bool(s.get("commit")) for s in steps)
+    line = (
+        f"Summary: {len(done)} slice(s) done; {changed} step(s) changed, {commits} commit(s); "
+        f"{passed} of {len(checks)} check(s) passed"
+    )
+    return line + (f"; the sandbox's repo: {sandbox['repo']}" if sandbox else "")
 
 
 def _show_our_log_lines() -> None:
