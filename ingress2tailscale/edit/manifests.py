@@ -17,6 +17,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
 from ruamel.yaml.tokens import CommentToken
 
+from ingress2tailscale.edit import resources_list
 from ingress2tailscale.kinds import FLUX_VARIABLE, LAN_LB_PREFIXES
 from ingress2tailscale.model import Document
 from ingress2tailscale.repo.inventory import split_documents
@@ -74,6 +75,10 @@ def edit_document(file_text: str, doc: Document, edit: Edit) -> str:
     new_chunk = dump(data, yaml)
     if not chunk.endswith("\n"):
         new_chunk = new_chunk.rstrip("\n")
+    return _replace_chunk(file_text, doc, new_chunk)
+
+
+def _replace_chunk(file_text: str, doc: Document, new_chunk: str) -> str:
     return file_text[: doc.start] + new_chunk + file_text[doc.end :]
 
 
@@ -113,7 +118,14 @@ def comment_out_document(file_text: str, doc: Document, note: Iterable[str]) -> 
 
 def add_resource(kustomization_text: str, doc: Document, entry: str) -> str:
     """Append `entry` to a kustomization's `resources` unless it is listed already."""
+    chunk = kustomization_text[doc.start : doc.end]
+    spliced = resources_list.add_entry(chunk, entry, _indents_sequences(chunk))
+    if spliced is not None:  # the plain shape: what the round trip would write
+        return _replace_chunk(kustomization_text, doc, spliced)
+    return add_resource_by_round_trip(kustomization_text, doc, entry)
 
+
+def add_resource_by_round_trip(kustomization_text: str, doc: Document, entry: str) -> str:
     def edit(data: CommentedMap) -> None:
         resources = data.get("resources")
         if resources is None:
@@ -127,6 +139,15 @@ def add_resource(kustomization_text: str, doc: Document, entry: str) -> str:
 
 
 def remove_resource(kustomization_text: str, doc: Document, entry: str) -> str:
+    """Remove `entry` from a kustomization's `resources`."""
+    chunk = kustomization_text[doc.start : doc.end]
+    spliced = resources_list.remove_entry(chunk, entry, _indents_sequences(chunk))
+    if spliced is not None:  # the plain shape: what the round trip would write
+        return _replace_chunk(kustomization_text, doc, spliced)
+    return remove_resource_by_round_trip(kustomization_text, doc, entry)
+
+
+def remove_resource_by_round_trip(kustomization_text: str, doc: Document, entry: str) -> str:
     def edit(data: CommentedMap) -> None:
         resources = data.get("resources") or []
         for i, value in enumerate(list(resources)):

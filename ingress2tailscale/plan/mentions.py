@@ -5,7 +5,7 @@ old host no longer answers, and only the app's owner knows which of them must fo
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 
 from ingress2tailscale.kinds import KUSTOMIZE_API_GROUP
 from ingress2tailscale.model import Notice, ResourceRef
@@ -15,16 +15,62 @@ from ingress2tailscale.repo.inventory import Inventory
 MAX_LINES = 3  # per document: enough to find them
 
 
+class MentionIndex:
+    """Host -> the files whose text names it, for the old hosts known when the plan starts;
+    built in one pass over the repo's texts and kept current as the slices are applied, so a
+    slice's question reads the few files that name its host, not every file."""
+
+    def __init__(self, inventory: Inventory, hosts: Iterable[str]) -> None:
+        self._hosts = {h for h in hosts if "." in h}  # a host without a dot is looked for
+        # where a host may start, from each dot of a text: (offset of its first dot, length)
+        self._shapes = sorted({(h.index("."), len(h)) for h in self._hosts})
+        self._files: dict[str, set[str]] = {}  # host -> paths
+        self._named: dict[str, set[str]] = {}  # path -> hosts
+        for path in inventory.files():
+            self._add(path, inventory.text_of(path))
+
+    def files(self, host: str) -> set[str] | None:
+        """The files naming `host` (None: not a host of this index, every file may)."""
+        return self._files.get(host, set()) if host in self._hosts else None
+
+    def update(self, inventory: Inventory, changed: Iterable[str]) -> None:
+        """`inventory` is the one before with the files `changed` (repo paths) replaced."""
+        for path in changed:
+            for host in self._named.pop(path, ()):
+                self._files[host].discard(path)
+            text = inventory.tree.read(path)
+            if text is not None:
+                self._add(path, text)
+
+    def _add(self, path: str, text: str) -> None:
+        found = set()
+        dot = text.find(".")
+        while dot >= 0:
+            for offset, length in self._shapes:
+                start = dot - offset
+                if start >= 0 and text[start : start + length] in self._hosts:
+                    found.add(text[start : start + length])
+            dot = text.find(".", dot + 1)
+        if found:
+            self._named[path] = found
+            for host in found:
+                self._files.setdefault(host, set()).add(path)
+
+
 def old_host_mentions(
-    inventory: Inventory, exp: Exposure, skip: Collection[ResourceRef] = ()
+    inventory: Inventory,
+    exp: Exposure,
+    skip: Collection[ResourceRef] = (),
+    index: MentionIndex | None = None,
 ) -> list[Notice]:
     """One info notice per applied document naming the old host outside comments (not the old
-    exposure, kustomize files, nor `skip`: what the links slice edits)."""
+    exposure, kustomize files, nor `skip`: what the links slice edits); `index`: the plan's
+    MentionIndex of that inventory, when it keeps one."""
     host = exp.old_host
     if not host or exp.spec.expose != "https":
         return []
     notices = []
-    for doc in inventory.mentioning(host):
+    for doc in inventory.mentioning(host, index.files(host) if index is not None else None):
         if doc.ref == exp.source.ref or doc.ref in skip or not inventory.is_applied(doc.path):
             continue
         if doc.api_version.startswith(KUSTOMIZE_API_GROUP):

@@ -29,7 +29,7 @@ from ingress2tailscale.plan.exposure import (
 )
 from ingress2tailscale.plan.helm_phases import release_phase1, release_phase2
 from ingress2tailscale.plan.hostnames import HostnameIndex
-from ingress2tailscale.plan.mentions import old_host_mentions
+from ingress2tailscale.plan.mentions import MentionIndex, old_host_mentions
 from ingress2tailscale.plan.validation import describe_validation
 from ingress2tailscale.plan.workspace import Workspace
 from ingress2tailscale.repo.inventory import Inventory, RepoTree, build_inventory
@@ -65,10 +65,12 @@ def plan_slice(
     inventory: Inventory | None = None,
     old_hosts: Mapping[str, str] | None = None,
     hostnames: HostnameIndex | None = None,
+    mentions: MentionIndex | None = None,
 ) -> PlannedSlice:
     """Plan one slice on `tree` (or on `inventory`, when the caller has one of that tree);
-    `prereq` are the tailnet steps when they were checked; `hostnames` is every slice's
-    hostname on that inventory, when the caller keeps it (`plan_slices`)."""
+    `prereq` are the tailnet steps when they were checked; `hostnames` (every slice's
+    hostname) and `mentions` (the files naming each old host) are of that inventory, when the
+    caller keeps them (`plan_slices`)."""
     check_slice_name(config, name)
     steps: list[Step] = []
     notices: list[Notice] = []
@@ -82,7 +84,7 @@ def plan_slice(
         facts = _facts(config, inventory, name)
         if phase != "prereq":
             inventory, more_steps, more_notices = _plan_repo_steps(
-                config, inventory, name, phase, old_hosts or {}, hostnames
+                config, inventory, name, phase, old_hosts or {}, hostnames, mentions
             )
             steps += more_steps
             notices += more_notices
@@ -135,17 +137,29 @@ def plan_slices(
     reading = inventory.reading_notices()
     old_hosts = {**(old_hosts or {}), **known_old_hosts(config, inventory)}
     hostnames = HostnameIndex(config, inventory)
+    mentions = MentionIndex(inventory, old_hosts.values())
     for index, name in enumerate(names):
         pre = prereq if index == 0 else [_after_first(s, names[0]) for s in prereq]
         planned = plan_slice(
-            config, inventory.tree, name, phase, dry_run, pre, inventory, old_hosts, hostnames
+            config,
+            inventory.tree,
+            name,
+            phase,
+            dry_run,
+            pre,
+            inventory,
+            old_hosts,
+            hostnames,
+            mentions,
         )
         plan = planned.plan
         if index == 0 and reading:  # said once, with the first slice
             plan = replace(plan, notices=tuple(_unique([*reading, *plan.notices])))
         plans.append(plan)
         inventory = planned.inventory
-        hostnames.update(inventory, [c.path for c in planned.plan.file_changes])
+        changed = [c.path for c in planned.plan.file_changes]
+        hostnames.update(inventory, changed)
+        mentions.update(inventory, changed)
     return plans
 
 
@@ -170,6 +184,7 @@ def _plan_repo_steps(
     phase: str,
     old_hosts: Mapping[str, str],
     hostnames: HostnameIndex | None,
+    mentions: MentionIndex | None = None,
 ) -> tuple[Inventory, list[Step], list[Notice]]:
     spec = config.slices[name]
     if isinstance(spec, LinksSlice):
@@ -186,7 +201,7 @@ def _plan_repo_steps(
     notices += unapplied_notice(inventory, exp) + remark_notices(exp)
     notices += _duplicate_hostnames(config, hostnames or HostnameIndex(config, inventory), exp)
     notices += _unowned_tags(config, exp) + _missing_backends(inventory, exp)
-    notices += old_host_mentions(inventory, exp, _links_edit(config))
+    notices += old_host_mentions(inventory, exp, _links_edit(config), mentions)
     notices += _repeated_backends(inventory, exp)
     if phase in ("2", "all") and exp.helm is None:  # a release is edited, never removed
         notices += _patches_left(inventory, exp)

@@ -15,7 +15,7 @@ import posixpath
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from functools import cached_property, lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -69,6 +69,8 @@ MAX_VIEWS = 8  # repos whose last inventory is kept in memory: an unchanged repo
 def patch_files(kpath: str, text: str) -> set[str]:
     """Repo paths of the files a kustomization lists under `patches` (`path:`) or
     `patchesStrategicMerge` (inline patches are not files)."""
+    if "patches" not in text and "\\" not in text:
+        return set()  # neither key can be there (unless spelt with an escape): nothing to parse
     try:
         data = yaml.load(text, Loader=yaml.CSafeLoader)
     except yaml.YAMLError:
@@ -260,13 +262,23 @@ class Inventory:
     def find(self, kind: str, namespace: str, name: str) -> Document | None:
         return self.get(ResourceRef(kind, namespace, name))
 
-    def mentioning(self, needle: str) -> list[Document]:
-        """The documents whose text holds `needle`, in file order."""
+    def mentioning(self, needle: str, within: Collection[str] | None = None) -> list[Document]:
+        """The documents whose text holds `needle`, in file order; `within`: the only files
+        that may (an index of the caller's says so), the others are not read."""
         text_of, found = self._view.text_of, []
-        for path in dict.fromkeys(row[0] for row in self._view.rows):
+        paths = self._view.files if within is None else [p for p in self._view.files if p in within]
+        for path in paths:
             if needle in text_of(path):
                 found += [d for d in self.in_file(path) if needle in d.text]
         return found
+
+    def files(self) -> list[str]:
+        """The paths of the files with documents (then those of planned changes), in order."""
+        return list(self._view.files)
+
+    def text_of(self, path: str) -> str:
+        """The text of a file of `files()`."""
+        return self._view.text_of(path)
 
     def in_file(self, path: str) -> list[Document]:
         return [self._view.document(row) for row in self._view.in_file(path)]
@@ -338,6 +350,7 @@ class Inventory:
         view = self._view.replaced(set(changes), texts, _rows_of(added, namespaces))
         inventory = Inventory(tree, view, namespaces, self.direct_namespaces, self.flux_targets)
         inventory._folders = folders
+        inventory._patch_cache = {k: v for k, v in self._patch_cache.items() if k not in changes}
         if "applied" in self.__dict__:  # computed here: the changed one reuses what it can
             inventory._earlier = (self.applied, frozenset(changes))
         return inventory

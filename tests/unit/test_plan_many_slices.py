@@ -20,6 +20,18 @@ from ingress2tailscale.repo.inventory import RepoTree, build_inventory, read_inv
 
 APPS = 20
 TAILNET = "bench-tailnet.ts.net"
+SETTINGS = """\
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: app-0007-settings
+  namespace: team-00
+data:
+  # app-0012.example.net in a comment only
+  root_url: https://app-0010.example.net/
+  callback: https://login.app-0013.example.net.internal/cb
+"""
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +41,8 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> MigrationConfig:
     where = tmp_path_factory.mktemp("many")
     repo = where / "repo"
     generate_repo(repo, APPS)
+    with (repo / "apps" / "app-0007" / "service.yaml").open("a", encoding="utf-8") as file:
+        file.write(SETTINGS)  # in a file an earlier slice edits
     commit_repo(repo)
     text = render_proposal(propose_config(read_inventory(repo)), str(repo), TAILNET)
     data: dict[str, Any] = accepted(yaml.safe_load(text))
@@ -72,5 +86,8 @@ def test_the_plans_cover_the_interesting_cases(config: MigrationConfig) -> None:
     messages = [n.message for p in plans.values() for n in p.notices]
     assert any("kept its ExternalSecret" in m for m in messages)
     assert any("is also used by slice clash" in m for m in messages)
+    assert any("names app-0010.example.net at line" in m for m in messages)
+    assert any("names app-0013.example.net at line" in m for m in messages)
+    assert not any("names app-0012.example.net" in m for m in messages)
     assert any("no-such-ingress" in n.message for n in plans["missing"].notices)
     assert sum(1 for p in plans.values() if p.file_changes) >= APPS // 2

@@ -6,8 +6,9 @@ import textwrap
 from pathlib import Path
 
 from ingress2tailscale.config import load_config
+from ingress2tailscale.plan.mentions import MentionIndex
 from ingress2tailscale.plan.planner import plan_slice
-from ingress2tailscale.repo.inventory import RepoTree
+from ingress2tailscale.repo.inventory import RepoTree, build_inventory
 from tests.unit.plan.test_access import BACKEND, write
 from tests.unit.plan.test_discovery import FORWARD_AUTH, ingress
 
@@ -77,3 +78,26 @@ def test_other_places_naming_the_old_host_are_listed_not_edited(tmp_path: Path) 
     assert "https://grafana.t.ts.net" in mentions["HelmRelease apps/grafana"].message
     assert "(`GF_SERVER_DOMAIN`)" in mentions["Deployment apps/web"].message
     assert {c.path for c in plan.file_changes} == {"kustomization.yaml", "tailnet-ingress.yaml"}
+
+
+def test_the_mention_index_finds_what_a_scan_of_every_text_finds(tmp_path: Path) -> None:
+    """Host -> files from each dot of a text, kept current as files change."""
+    hosts = ["grafana.x.net", "a.b", "x.net", "nodot"]
+    texts = {
+        "one.yaml": "kind: ConfigMap\nmetadata: {name: one}\ndata: {u: grafana.x.net}\n",
+        "two.yaml": "kind: ConfigMap\nmetadata: {name: two}\ndata: {u: 'http://xa.b.c'}\n",
+        "three.yaml": "kind: ConfigMap\nmetadata: {name: three}\ndata: {u: grafana.x.ne}\n",
+    }
+    write(tmp_path, texts)
+    inventory = build_inventory(RepoTree(tmp_path))
+    index = MentionIndex(inventory, hosts)
+
+    def scanned(host: str) -> set[str]:
+        return {p for p in inventory.files() if host in inventory.text_of(p)}
+
+    for host in hosts[:3]:
+        assert index.files(host) == scanned(host)
+    assert index.files("x.net") == {"one.yaml"} and index.files("nodot") is None
+    inventory = inventory.with_changes({"one.yaml": None, "three.yaml": texts["one.yaml"]})
+    index.update(inventory, ["one.yaml", "three.yaml"])
+    assert index.files("grafana.x.net") == {"three.yaml"} == scanned("grafana.x.net")
