@@ -205,3 +205,59 @@ def test_bad_input_exits_2_naming_the_problem_and_changes_nothing(
         assert text in done.stderr
     assert "Traceback" not in done.stderr
     assert state(repo) == before
+
+
+CLUSTER_CASES = [
+    ("missing-kubeconfig", "missing", ("kubeconfig", "does-not-exist/kubeconfig")),
+    ("unknown-context", "context", ("context 'staging'", "kubeconfig")),
+    ("refused-credentials", "token", ("refused the credentials", "context 'sandbox'")),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "edit", "expect"), CLUSTER_CASES, ids=[c[0] for c in CLUSTER_CASES]
+)
+def test_a_cluster_that_cannot_be_used_stops_a_real_run_before_any_change(
+    tmp_path: Path, what: str, edit: str, expect: tuple[str, ...]
+) -> None:
+    from ingress2tailscale.sandbox.cluster.kube import KubeEmulator
+
+    repo = make_gitops_repo(tmp_path)
+    (tmp_path / "kube").mkdir()
+    with KubeEmulator(tmp_path / "kube") as cluster:
+        kubeconfig = cluster.kubeconfig_path
+        context = "sandbox"
+        if edit == "missing":
+            kubeconfig = tmp_path / "does-not-exist" / "kubeconfig"
+        elif edit == "context":
+            context = "staging"
+        else:
+            kubeconfig = cluster.write_kubeconfig(tmp_path / "stale", token="an-expired-token")
+        section = f"kubernetes:\n  kubeconfig: {kubeconfig}\n  context: {context}\n"
+        config = write_config(
+            tmp_path, repo, lambda s: s.replace("kubernetes:\n", section, 1), cluster=True
+        )
+        before = state(repo)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TS_")}
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flows.migrate",
+                "--slice",
+                "db",
+                "--config",
+                str(config),
+                "--yes",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 2, done.stderr
+    for text in expect:
+        assert text in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "an-expired-token" not in done.stderr
+    assert state(repo) == before
