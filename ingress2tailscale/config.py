@@ -173,6 +173,9 @@ class ValidateConfig(_Strict):
     long an inconclusive check is retried, and how the probes resolve names and trust TLS."""
 
     reachability: Literal["required", "optional", "off"] = "optional"
+    # the tailnet device (and its tags) after each phase; `off` for a tailnet this machine's
+    # credentials cannot list devices of
+    tailnet: Literal["on", "off"] = "on"
     deadline_s: float = Field(default=VALIDATE_DEADLINE_S, gt=0)
     retry_s: float = Field(default=VALIDATE_RETRY_S, gt=0)
     ca_file: Path | None = None  # a PEM trust store for the HTTPS probe; default: the system's
@@ -180,10 +183,12 @@ class ValidateConfig(_Strict):
     resolve_file: Path | None = None
     resolve: dict[str, dict[Port, tuple[str, int]]] | None = None  # default: the system's DNS
 
-    @field_validator("reachability", mode="before")
+    @field_validator("reachability", "tailnet", mode="before")
     @classmethod
     def _off_is_no_boolean(cls, value: Any) -> Any:
-        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
+        if value is True:  # YAML 1.1 reads a bare `on` as true, `off` as false
+            return "on"
+        return "off" if value is False else value
 
     @field_validator("resolve", mode="before")
     @classmethod

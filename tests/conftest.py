@@ -55,7 +55,8 @@ def make_gitops_repo(where: Path, source: Path = FIXTURE_REPO) -> Path:
     return work
 
 
-NO_CLUSTER = "kubernetes:\n  enabled: false  # this test has no cluster\n"
+# this test has no cluster, and no operator makes the tailnet device it would look for
+NO_CLUSTER = "validate: {tailnet: off, reachability: off}\nkubernetes:\n  enabled: false\n"
 
 
 def write_config(

@@ -63,7 +63,10 @@ def live_catalogue(config: MigrationConfig, exp: Exposure, phase: ValidatedPhase
         checks += _cluster(exp)
     tags = ", ".join(exp.spec.tags)
     says = f"tailnet device {exp.hostname} tagged {tags} ({NEEDS_CREDENTIALS})"
-    checks.append(LiveCheck("device", "tailnet", "tailnet device", says))
+    if config.validation.tailnet == "off":
+        skipped.append("tailnet device: validate.tailnet is off")
+    else:
+        checks.append(LiveCheck("device", "tailnet", "tailnet device", says))
     reachability = config.validation.reachability
     if reachability == "off":
         skipped.append("reachability: validate.reachability is off")
@@ -77,6 +80,10 @@ def describe_validation(config: MigrationConfig, exp: Exposure) -> str:
     first = live_catalogue(config, exp, "1")
     second = live_catalogue(config, exp, "2")
     mode = config.validation.reachability
+    if not first.checks:
+        return "after each phase: the static checks of the committed files. Skipped: " + (
+            "; ".join(first.skipped)
+        )
     names = {c.name for c in first.checks}
     extra = _phrases([c for c in second.checks if c.name not in names], mode)
     line = "after phase 1: " + "; ".join(_phrases(first.checks, mode))

@@ -226,7 +226,7 @@ def test_a_config_of_another_repo_migrates_in_a_temporary_sandbox(
     done = box.migrate("--slice", "all", "--yes", "--output", "json")
     assert done.returncode == 0, done.stderr[-4000:]
     outcomes = json.loads(done.stdout)
-    assert [o["slice"] for o in outcomes] == ["wiki", "cache"]
+    assert [o["slice"] for o in outcomes] == ["wiki", "cache", "status"]  # Ingress, LB, route
     for outcome in outcomes:
         checks = [c for s in outcome["steps"] for c in s.get("checks", [])]
         assert checks and all(c["status"] == "pass" for c in checks), outcome
@@ -301,6 +301,46 @@ kind: Kustomization
 resources:
   - wiki
   - cache
+  - status
+""",
+    "workloads/status/kustomization.yaml": """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [uptime.yaml]
+""",
+    "workloads/status/uptime.yaml": """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: status}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: uptime, namespace: status}
+spec:
+  selector: {matchLabels: {app: uptime}}
+  template:
+    metadata: {labels: {app: uptime}}
+    spec:
+      containers: [{name: uptime, image: "ghcr.io/example/up:1", ports: [{containerPort: 3001}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: uptime, namespace: status}
+spec:
+  selector: {app: uptime}
+  ports: [{name: web, port: 3001, targetPort: 3001}]
+---
+# the status page through a Traefik route of its own
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: {name: uptime, namespace: status}
+spec:
+  entryPoints: [websecure]
+  routes:
+    - match: Host(`status.lab.example.org`)
+      kind: Rule
+      services: [{name: uptime, port: 3001}]
+  tls: {secretName: status-tls}
 """,
     "workloads/wiki/kustomization.yaml": """\
 apiVersion: kustomize.config.k8s.io/v1beta1
@@ -402,6 +442,10 @@ slices:
     expose: tcp
     from: {{kind: Service, namespace: cache, name: redis-lan}}
     hostname: lab-redis
+    tags: ["tag:lab"]
+  status:
+    expose: https
+    from: {{kind: IngressRoute, namespace: status, name: uptime}}
     tags: ["tag:lab"]
 """
 
