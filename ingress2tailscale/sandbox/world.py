@@ -18,7 +18,6 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from ingress2tailscale.config import MigrationConfig, ServiceSlice, load_config
@@ -31,6 +30,7 @@ from ingress2tailscale.sandbox.cluster.operator import OperatorSimulator
 from ingress2tailscale.sandbox.endpoints import Endpoints
 from ingress2tailscale.sandbox.faults import FAULT_NAMES, Faults
 from ingress2tailscale.sandbox.scratch import make_scratch, sandbox_config, write_config
+from ingress2tailscale.sandbox.started import Started
 from ingress2tailscale.sandbox.starting import starting_tailnet
 from ingress2tailscale.sandbox.tailnet.emulator import TailnetEmulator
 
@@ -38,7 +38,7 @@ INFO_FILE = "sandbox.json"
 HOST_FAULTS = ("refuse-tags", "proxy-never-ready", "dns-fails")  # the others are tailnet-wide
 
 
-class Sandbox:
+class Sandbox(Started):
     """Started by `with` (or `start()`), stopped by leaving it (or `stop()`)."""
 
     def __init__(self, config: MigrationConfig, state_dir: Path) -> None:
@@ -46,18 +46,6 @@ class Sandbox:
         self.state_dir = state_dir
         self.info: dict[str, Any] = {}
         self._stack: list[Any] = []
-
-    def __enter__(self) -> Sandbox:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> dict[str, Any]:
         try:

@@ -23,7 +23,6 @@ import urllib.request
 import warnings
 from collections import defaultdict
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import aiohttp.web
@@ -41,6 +40,7 @@ from ingress2tailscale.kinds import (
     SERVICE,
     ApiKind,
 )
+from ingress2tailscale.sandbox.started import Started
 
 __all__ = ["SANDBOX_CONTEXT", "SANDBOX_TOKEN", "KubeEmulator", "discovery_documents"]
 
@@ -164,7 +164,7 @@ def _status(code: int, reason: str, message: str) -> aiohttp.web.Response:
     )
 
 
-class KubeEmulator:
+class KubeEmulator(Started):
     """The emulated API server in a thread; `stop()` (or leaving `with`) shuts it down."""
 
     def __init__(
@@ -215,18 +215,6 @@ class KubeEmulator:
         self._url = ""
         if self._own_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> KubeEmulator:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from types import TracebackType
-from typing import Self
+
+from ingress2tailscale.sandbox.started import Started
 
 DEFAULT_INTERVAL_S = 0.1
 
 log = logging.getLogger(__name__)
 
 
-class PollLoop:
+class PollLoop(Started):
     """A controller's loop: subclasses implement `step()` (one pass, safe to call any time)."""
 
     name = "controller"
@@ -46,15 +46,3 @@ class PollLoop:
                 self.step()
             except Exception:  # a pass that failed is logged; the next pass tries again
                 log.exception("%s: a pass failed", self.name)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

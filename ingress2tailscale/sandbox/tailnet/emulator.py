@@ -7,12 +7,12 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from ingress2tailscale.sandbox.started import Started
 from ingress2tailscale.sandbox.tailnet import inventory as tailnet_inventory
 from ingress2tailscale.sandbox.tailnet import routes as tailnet_routes
 from ingress2tailscale.sandbox.tailnet.auth import EmulatorHTTPError
@@ -70,7 +70,7 @@ async def _faults_and_log(
     return response
 
 
-class TailnetEmulator:
+class TailnetEmulator(Started):
     """Serves `create_app(state)` with uvicorn on 127.0.0.1 on a free port, in a thread."""
 
     def __init__(self, state: TailnetState | None = None) -> None:
@@ -120,15 +120,3 @@ class TailnetEmulator:
         self._server.should_exit = True
         self._thread.join(STOP_TIMEOUT_SECONDS)
         self._port = 0
-
-    def __enter__(self) -> TailnetEmulator:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
