@@ -84,7 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.server_ready = begin_temporary_server()
     with sandboxed(args.config) as run:
         os.environ.update(run.environ)  # the emulated tailnet's credentials, for this process
-        args.sandbox_info = {"repo": run.info["repo"], "origin": run.info["origin"]}
+        args.sandbox_info = {
+            "repo": run.info["repo"],
+            "origin": run.info["origin"],
+            "temporary": run.temporary,
+        }
         print(f"sandbox: the repo is {run.info['repo']}", file=sys.stderr)
         return _main(args, run.config_path)
 

@@ -29,18 +29,19 @@ os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "2")
 import httpx
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.flow_runs import pause_flow_run
-from prefect.input import RunInput
 from prefect.runtime import flow_run
 
+from flows.approval import approval
 from flows.concurrency import one_run_at_a_time
-from flows.interrupts import check_stop, read_answer
+from flows.interrupts import check_stop
 from flows.plan_flow import publish_plans
 from flows.running import (
     cluster_of,
     live_targets,
     progress,
+    render_outcome,
     request_reconcile,
+    summary_line,
     validation_summary,
 )
 from ingress2tailscale.adapters.git_repo import GitRepo
@@ -51,7 +52,6 @@ from ingress2tailscale.errors import (
     CredentialsError,
     MigrationError,
     OrchestratorError,
-    PlanChangedError,
     RunInterruptedError,
     SliceFailedError,
     ValidationFailedError,
@@ -64,8 +64,6 @@ from ingress2tailscale.steps.preview import preflight
 from ingress2tailscale.steps.repo import (
     StepResult,
     open_repo,
-    plan_drift,
-    preview_phase2,
 )
 from ingress2tailscale.steps.validate import LiveTargets, blocking
 from tasks.acl import acl
@@ -76,20 +74,6 @@ from tasks.phase1 import phase1
 from tasks.phase2 import phase2
 from tasks.tailnet_https import tailnet_https
 from tasks.validate import validate
-
-
-class Approval(RunInput):
-    """The Resume form between phase 1 and phase 2. Booleans default to false: Prefect's new UI
-    leaves an untouched boolean out, and a required one would make the resume fail."""
-
-    approve: bool = False
-    comment: str = ""
-
-
-class AuthApproval(Approval):
-    """The form of a slice whose phase 2 drops forward-auth: that change is accepted apart."""
-
-    accept_auth_change: bool = False
 
 
 class _QuietExpectedErrors(logging.Filter):
@@ -272,7 +256,7 @@ def _repo_steps(
             check_stop(f"slice {name}: nothing of phase 1 was started")
             started = time.monotonic()
             rows += _checked(cfg, repo, phase1(cfg, repo, name, run_id), live, started)
-        approved, comment = _approval(cfg, repo, name, mode) if phase == "all" else (True, "")
+        approved, comment = approval(cfg, repo, name, mode) if phase == "all" else (True, "")
         if not approved and mode == "pause":  # rejected in the Resume form: undo the slice
             raise ApprovalRejectedError(
                 "phase 2 was not approved" + (f": {comment}" if comment else "")
@@ -328,39 +312,6 @@ def _checked(
             "validation failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed)
         )
     return [row, {**check_row, "checks": [c.to_json() for c in checks]}]
-
-
-def _approval(cfg: MigrationConfig, repo: GitRepo, name: str, mode: str) -> tuple[bool, str]:
-    """Whether phase 2 may run, and the approver's comment."""
-    if mode == "none":
-        return True, ""
-    if mode == "prompt":
-        print(f"Phase 1 of slice {name} is in place. Apply phase 2? [y/N] ", end="", flush=True)
-        answer = read_answer(f"slice {name}: phase 1 is in place; phase 2 was not started")
-        return answer.strip().lower() in ("y", "yes"), ""
-    plan, dropped = preview_phase2(cfg, repo, name)
-    intro = f"Phase 1 of slice **{name}** is in place and passed its checks. Phase 2:\n\n"
-    if dropped:
-        intro += f"**It drops {dropped}**: set *accept auth change* to allow it.\n\n"
-    form = (AuthApproval if dropped else Approval).with_initial_data(
-        description=intro + render_markdown(plan)
-    )
-    waits = cfg.prefect
-    reply = pause_flow_run(
-        wait_for_input=form,
-        timeout=int(waits.approval_timeout_s),
-        poll_interval=max(1, int(waits.approval_poll_s)),
-    )
-    accepted = not dropped or bool(getattr(reply, "accept_auth_change", False))
-    approved = bool(reply.approve) and accepted
-    get_run_logger().info("phase 2 of %s approved=%s: %s", name, approved, reply.comment)
-    if reply.approve and not accepted:
-        return False, f"the change of access ({dropped}) was not accepted. {reply.comment}".strip()
-    if approved:  # what will be applied must be what the approver saw
-        changed = plan_drift(plan, preview_phase2(cfg, repo, name)[0])
-        if changed:
-            raise PlanChangedError(changed)
-    return approved, reply.comment
 
 
 def _step_row(step: Step) -> dict[str, Any]:
@@ -423,21 +374,8 @@ def _run(config: MigrationConfig, args: Namespace) -> int:
         print(json.dumps(done if args.slice == "all" else done[0], indent=2))
     else:
         print("\n".join(render_outcome(outcome) for outcome in done))
-        print(_summary(done, getattr(args, "sandbox_info", None)))
+        print(summary_line(done, getattr(args, "sandbox_info", None)))
     return 0
-
-
-def _summary(done: list[dict[str, Any]], sandbox: dict[str, str] | None) -> str:
-    steps = [s for outcome in done for s in outcome["steps"]]
-    changed = sum(s["action"] == "change" for s in steps)
-    checks = [c for s in steps for c in s.get("checks") or ()]
-    passed = sum(c["status"] == "pass" for c in checks)
-    commits = sum(bool(s.get("commit")) for s in steps)
-    line = (
-        f"Summary: {len(done)} slice(s) done; {changed} step(s) changed, {commits} commit(s); "
-        f"{passed} of {len(checks)} check(s) passed"
-    )
-    return line + (f"; the sandbox's repo: {sandbox['repo']}" if sandbox else "")
 
 
 def _show_our_log_lines() -> None:
@@ -451,13 +389,3 @@ def _show_our_log_lines() -> None:
     for name in list(logging.root.manager.loggerDict):
         if name.startswith("ingress2tailscale."):
             logging.getLogger(name).setLevel(logging.INFO)
-
-
-def render_outcome(outcome: dict[str, Any]) -> str:
-    """What a run did, step by step, like the plan's text."""
-    lines = [f"Slice {outcome['slice']} (phase {outcome['phase']}): done"]
-    for step in outcome["steps"]:
-        mark = {"change": "~", "none": "=", "unknown": "?"}.get(step["action"], " ")
-        commit = f" [{step['commit'][:12]}]" if step.get("commit") else ""
-        lines.append(f"  {mark} {step['name']:<13} {step['action']:<7} {step['reason']}{commit}")
-    return "\n".join(lines)

@@ -109,3 +109,31 @@ def validation_summary(checks: list[Check], blocking: list[Check]) -> str:
     if blocking:
         return f"{said}: blocked by {', '.join(c.name for c in blocking)}"
     return said or "nothing to check"
+
+
+def render_outcome(outcome: dict[str, Any]) -> str:
+    """What a run did, step by step, like the plan's text."""
+    lines = [f"Slice {outcome['slice']} (phase {outcome['phase']}): done"]
+    for step in outcome["steps"]:
+        mark = {"change": "~", "none": "=", "unknown": "?"}.get(step["action"], " ")
+        commit = f" [{step['commit'][:12]}]" if step.get("commit") else ""
+        lines.append(f"  {mark} {step['name']:<13} {step['action']:<7} {step['reason']}{commit}")
+    return "\n".join(lines)
+
+
+def summary_line(done: list[dict[str, Any]], sandbox: dict[str, Any] | None) -> str:
+    """The last line of a run's text output."""
+    steps = [s for outcome in done for s in outcome["steps"]]
+    changed = sum(s["action"] == "change" for s in steps)
+    checks = [c for s in steps for c in s.get("checks") or ()]
+    passed = sum(c["status"] == "pass" for c in checks)
+    commits = sum(bool(s.get("commit")) for s in steps)
+    line = (
+        f"Summary: {len(done)} slice(s) done; {changed} step(s) changed, {commits} commit(s); "
+        f"{passed} of {len(checks)} check(s) passed"
+    )
+    if sandbox and sandbox.get("temporary"):
+        return (
+            line + " (in a temporary sandbox, removed now: `python -m flows.sandbox up` keeps one)"
+        )
+    return line + (f"; the sandbox's repo: {sandbox['repo']}" if sandbox else "")

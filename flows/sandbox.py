@@ -49,6 +49,7 @@ class SandboxRun:
     config_path: Path
     environ: dict[str, str]
     info: dict[str, Any]
+    temporary: bool = False  # removed when the command ends
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -194,13 +195,13 @@ def sandboxed(config_path: Path, state: Path = STATE_DIR) -> Iterator[SandboxRun
         tempfile.TemporaryDirectory(prefix="ingress2tailscale-sandbox-") as scratch,
         Sandbox(load_config(config_path), Path(scratch) / "sandbox") as sandbox,
     ):
-        yield _run_of(sandbox.info)
+        yield _run_of(sandbox.info, temporary=True)
 
 
-def _run_of(info: dict[str, Any]) -> SandboxRun:
+def _run_of(info: dict[str, Any], *, temporary: bool = False) -> SandboxRun:
     env_file = Path(info["env_file"])
     environ = json.loads(env_file.read_text(encoding="utf-8"))
-    return SandboxRun(Path(info["sandbox_config"]), environ, info)
+    return SandboxRun(Path(info["sandbox_config"]), environ, info, temporary)
 
 
 def running_info(state: Path) -> dict[str, Any] | None:
