@@ -9,7 +9,7 @@ changed files last, and every index built so far is patched for the changed file
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from itertools import chain
 from operator import itemgetter
 from typing import overload
@@ -42,6 +42,67 @@ class DocumentList(Sequence[Document]):
 
     def __iter__(self) -> Iterator[Document]:
         return map(self._view.document, self._view.rows)
+
+
+class _Files:
+    """The files of a view: those scanned, which no planned change alters, then the planned
+    ones in the order they were last changed (a removed file is None there). A changed view
+    copies only the planned part."""
+
+    __slots__ = ("_order", "base", "planned")
+
+    def __init__(
+        self, base: dict[str, _File], planned: dict[str, _File | None] | None = None
+    ) -> None:
+        self.base, self.planned = base, planned or {}
+        self._order: dict[str, int] | None = None
+
+    def get(self, path: str) -> _File | None:
+        if path in self.planned:
+            return self.planned[path]
+        return self.base.get(path)
+
+    def __getitem__(self, path: str) -> _File:
+        found = self.get(path)
+        if found is None:
+            raise KeyError(path)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return (path for path, _ in self.items())
+
+    def items(self) -> Iterator[tuple[str, _File]]:
+        planned = self.planned
+        if planned:
+            yield from ((p, f) for p, f in self.base.items() if p not in planned)
+        else:
+            yield from self.base.items()
+        yield from ((p, f) for p, f in planned.items() if f is not None)
+
+    def values(self) -> Iterator[_File]:
+        return (found for _, found in self.items())
+
+    def ordered(self, paths: Collection[str]) -> list[str]:
+        """Those of `paths` that are files here, in the files' order."""
+        if self._order is None:
+            self._order = {path: index for index, path in enumerate(self.base)}
+        order, planned, after = self._order, list(self.planned), len(self._order)
+
+        def place(path: str) -> int:
+            return after + planned.index(path) if path in self.planned else order[path]
+
+        return sorted((p for p in paths if self.get(p) is not None), key=place)
+
+    def replaced(self, paths: Iterable[str], made: Mapping[str, _File]) -> _Files:
+        """Without `paths`, then with `made` after the others, in its order."""
+        planned = dict(self.planned)
+        for path in paths:
+            planned.pop(path, None)
+        planned.update(made)
+        planned.update((path, None) for path in paths if path not in made)
+        files = _Files(self.base, planned)
+        files._order = self._order  # of the scanned files, which are the same
+        return files
 
 
 class _File:
@@ -80,17 +141,18 @@ class DocumentIndex:
             if found is None:
                 found = files[row[0]] = _File([], planned.get(row[0]))
             found.rows.append(row)
-        self._setup(files, len(rows), text_of)
+        self._setup(_Files(files), len(rows), text_of)
         self.problems += [row for row in special if row[5] == PROBLEM]
         self.entries.update((r[0], _lines(r[7])) for r in special if r[5] == ENTRIES)
 
-    def _setup(self, files: dict[str, _File], count: int, text_of: Callable[[str], str]) -> None:
+    def _setup(self, files: _Files, count: int, text_of: Callable[[str], str]) -> None:
         self.files, self.count, self._disk_text = files, count, text_of
         self.problems: list[Ident] = []  # what the scan could not read, in file order
         self.entries: dict[str, list[str]] = {}  # kustomization path -> its entries
         self._rows: list[Ident] | None = None
         self._first: dict[str, dict[RefKey, Ident]] | None = None  # by namespace
         self._dups: set[RefKey] = set()  # identities defined more than once
+        self._dup_counts: dict[RefKey, int] = {}  # and by how many rows
         self._by_kind: dict[str, list[Ident]] = {}
         self._by_ns: dict[str, dict[str, list[Ident]]] | None = None
 
@@ -124,7 +186,8 @@ class DocumentIndex:
             count = sum(map(len, first.values()))
             if count != len(self.rows):
                 counts = Counter(map(_REF_KEY, self.rows))
-                self._dups = {k for k, n in counts.items() if n > 1}
+                self._dup_counts = {k: n for k, n in counts.items() if n > 1}
+                self._dups = set(self._dup_counts)
             self._first = first
         found = self._first.get(key[1])
         return None if found is None else found.get(key)
@@ -160,21 +223,21 @@ class DocumentIndex:
     ) -> DocumentIndex:
         """A view whose files `paths` are gone, and `texts` (with rows `added`, in file order)
         are added; the indexes built so far are patched, not built again."""
-        files = dict(self.files)
         removed: list[Ident] = []
         for path in paths:
-            gone = files.pop(path, None)
+            gone = self.files.get(path)
             removed += gone.rows if gone is not None else ()
-        for path, text in texts.items():  # a planned file is read from its text, rows or not
-            files[path] = _File([], text)
+        # a planned file is read from its text, rows or not
+        made = {path: _File([], text) for path, text in texts.items()}
         special = [row for row in added if row[5][:1] == "!"]
         if special:
             added = [row for row in added if row[5][:1] != "!"]
         for row in added:
-            found = files.get(row[0])
+            found = made.get(row[0])
             if found is None:
-                found = files[row[0]] = _File([], texts.get(row[0]))
+                found = made[row[0]] = _File([], texts.get(row[0]))
             found.rows.append(row)
+        files = self.files.replaced(paths, made)
         view = DocumentIndex.__new__(DocumentIndex)
         view._setup(files, self.count - len(removed) + len(added), self._disk_text)
         view.problems = [row for row in self.problems if row[0] not in paths]
@@ -184,47 +247,73 @@ class DocumentIndex:
             del entries[path]
         entries.update((r[0], _lines(r[7])) for r in special if r[5] == ENTRIES)
         if self._first is not None:
-            view._first, view._dups = self._first_replaced(paths, removed, added)
+            self._first_replaced(view, paths, removed, added)
         if self._by_ns is not None:
             view._by_ns = self._ns_replaced(paths, removed, added)
+        view._by_kind = self._kinds_replaced(paths, removed, added)
         return view
 
-    def _first_replaced(
+    def _kinds_replaced(
         self, paths: set[str], removed: list[Ident], added: list[Ident]
-    ) -> tuple[dict[str, dict[RefKey, Ident]], set[RefKey]]:
-        """The identity index once `paths` are gone and `added` appended: an identity defined
-        more than once that loses a row is looked for again among the rows of its kind (its
-        first row may fall to the next, and it may now be defined once)."""
+    ) -> dict[str, list[Ident]]:
+        """The rows by kind found so far, once `paths` are gone and `added` appended."""
+        gone = {row[5] for row in removed}
+        by_kind = {}
+        for kind, rows in self._by_kind.items():
+            kept = [r for r in rows if r[0] not in paths] if kind in gone else rows
+            new = [r for r in added if r[5] == kind]
+            by_kind[kind] = kept + new if new else kept
+        return by_kind
+
+    def _first_replaced(
+        self, view: DocumentIndex, paths: set[str], removed: list[Ident], added: list[Ident]
+    ) -> None:
+        """The identity index of `view`, this one once `paths` are gone and `added` appended:
+        an identity defined more than once whose first row is removed is looked for again among
+        the rows of its kind (the next is first now, and it may be defined once)."""
         assert self._first is not None
-        first, dups = dict(self._first), set(self._dups)
+        first, dups, counts = dict(self._first), set(self._dups), dict(self._dup_counts)
         for namespace in {r[8] for r in removed} | {r[8] for r in added}:
             first[namespace] = dict(first.get(namespace, {}))
-        for key in {_REF_KEY(row) for row in removed}:
+        for key, lost in Counter(map(_REF_KEY, removed)).items():
             keys = first[key[1]]
-            if key in dups:
-                dups.discard(key)
-                self._fall_back(keys, dups, key, paths)
-            else:  # defined once: by a removed row
+            if key not in dups:  # defined once: by a removed row
                 keys.pop(key, None)
+            elif keys[key][0] in paths:
+                self._fall_back(keys, dups, counts, key, paths)
+            elif counts[key] - lost > 1:
+                counts[key] -= lost
+            else:  # its first row is the one left
+                dups.discard(key)
+                del counts[key]
         for row in added:
             key, keys = _REF_KEY(row), first[row[8]]
             if key in keys:
                 dups.add(key)
+                counts[key] = counts.get(key, 1) + 1
             else:
                 keys[key] = row
-        return first, dups
+        view._first, view._dups, view._dup_counts = first, dups, counts
 
     def _fall_back(
-        self, keys: dict[RefKey, Ident], dups: set[RefKey], key: RefKey, paths: set[str]
+        self,
+        keys: dict[RefKey, Ident],
+        dups: set[RefKey],
+        counts: dict[RefKey, int],
+        key: RefKey,
+        paths: set[str],
     ) -> None:
-        """`key` lost a row: its first row outside `paths`, if any, is first now."""
+        """`key` lost its first row: its first row outside `paths`, if any, is first now."""
         rest = [r for r in self.of_kind(key[0]) if _REF_KEY(r) == key and r[0] not in paths]
         if rest:
             keys[key] = rest[0]
         else:
             keys.pop(key, None)
         if len(rest) > 1:
-            dups.add(key)
+            counts[key] = len(rest)
+        else:
+            dups.discard(key)
+            counts.pop(key, None)
 
     def _ns_replaced(
         self, paths: set[str], removed: list[Ident], added: list[Ident]

@@ -25,7 +25,7 @@ import yaml
 from ingress2tailscale.errors import InventoryError
 from ingress2tailscale.kinds import FLUX_KUSTOMIZE_API, KUSTOMIZATION_FILES, YAML_SUFFIXES
 from ingress2tailscale.model import Document, Notice, ResourceRef
-from ingress2tailscale.repo.applied import Applied, FluxKustomization
+from ingress2tailscale.repo.applied import Applied, Change, FluxKustomization
 from ingress2tailscale.repo.cache import (
     Block,
     Ident,
@@ -167,17 +167,24 @@ class Inventory:
         self._view = view
         self._patch_cache: dict[str, set[str]] = {}
         # what `applied` may reuse: the Applied of the inventory this one changed, and the change
-        self._earlier: tuple[Applied | None, frozenset[str]] = (None, frozenset())
+        self._earlier: tuple[Applied | None, Mapping[str, Change] | None] = (None, None)
+
+    @cached_property
+    def _flux(self) -> list[FluxKustomization]:
+        return list(flux_kustomizations(self._view))
 
     @cached_property
     def applied(self) -> Applied | None:
         """The files Flux applies; None when the repo has no Flux Kustomization (then every
         file counts as applied)."""
-        flux = list(flux_kustomizations(self._view))
-        if not flux:
+        if not self._flux:
             return None
         view, (earlier, changed) = self._view, self._earlier
-        return Applied(flux, lambda: (row[0] for row in view.rows), view.entries, earlier, changed)
+
+        def paths() -> Iterator[str]:
+            return (row[0] for row in view.rows)
+
+        return Applied(self._flux, paths, view.entries, earlier, changed)
 
     def is_applied(self, path: str) -> bool:
         applied = self.applied
@@ -266,7 +273,7 @@ class Inventory:
         """The documents whose text holds `needle`, in file order; `within`: the only files
         that may (an index of the caller's says so), the others are not read."""
         text_of, found = self._view.text_of, []
-        paths = self._view.files if within is None else [p for p in self._view.files if p in within]
+        paths = self._view.files if within is None else self._view.files.ordered(within)
         for path in paths:
             if needle in text_of(path):
                 found += [d for d in self.in_file(path) if needle in d.text]
@@ -350,9 +357,16 @@ class Inventory:
         view = self._view.replaced(set(changes), texts, _rows_of(added, namespaces))
         inventory = Inventory(tree, view, namespaces, self.direct_namespaces, self.flux_targets)
         inventory._folders = folders
-        inventory._patch_cache = {k: v for k, v in self._patch_cache.items() if k not in changes}
+        inventory._patch_cache = dict(self._patch_cache)
+        for path in changes:
+            inventory._patch_cache.pop(path, None)
         if "applied" in self.__dict__:  # computed here: the changed one reuses what it can
-            inventory._earlier = (self.applied, frozenset(changes))
+            steps = {p: Change(bool(self._view.in_file(p)), bool(view.in_file(p))) for p in changes}
+            inventory._earlier = (self.applied, steps)
+        if "_flux" in self.__dict__ and not any(
+            _is_flux(row) for p in changes for row in (*self._view.in_file(p), *view.in_file(p))
+        ):
+            inventory.__dict__["_flux"] = self._flux  # no Flux Kustomization changed
         return inventory
 
     _folders: dict[str, int] | None = None  # folder -> YAML files in it, when known
@@ -443,10 +457,14 @@ def build_inventory(tree: RepoTree) -> Inventory:
     return inventory
 
 
+def _is_flux(row: Ident) -> bool:
+    return row[5] == "Kustomization" and row[6].startswith(FLUX_KUSTOMIZE_API)
+
+
 def flux_kustomizations(view: DocumentIndex) -> Iterator[FluxKustomization]:
     """The repo's Flux Kustomizations, with the folder each applies."""
     for row in view.of_kind("Kustomization"):
-        if not row[6].startswith(FLUX_KUSTOMIZE_API):
+        if not _is_flux(row):
             continue
         doc = view.document(row)
         try:
