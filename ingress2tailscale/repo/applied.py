@@ -65,11 +65,14 @@ class Applied:
         entries: Mapping[str, Sequence[str]],
         earlier: Applied | None = None,
         changed: Mapping[str, Change] | None = None,
+        has_documents: Callable[[str], bool] | None = None,
     ) -> None:
         """`paths`: the repo's manifest files (asked only for a folder without kustomization);
         `entries`: kustomization file -> its resources and components (as the scan read them);
-        `earlier`: the Applied of the same repo before the `changed` files changed."""
+        `earlier`: the Applied of the same repo before the `changed` files changed;
+        `has_documents`: whether a file is one of `paths`."""
         self._all_paths = paths
+        self._has_documents = has_documents or self._in_paths
         self._entries = entries
         self._flux = tuple(kustomizations)
         if earlier is not None and changed is not None and self._carried(earlier, changed):
@@ -193,6 +196,16 @@ class Applied:
         end = bisect.bisect_left(self._paths, prefix[:-1] + "0")  # "0" sorts right after "/"
         return self._paths[start:end]
 
+    def _in_paths(self, path: str) -> bool:
+        index = bisect.bisect_left(self._paths, path)
+        return index < len(self._paths) and self._paths[index] == path
+
+    def _kept(self, folder: str) -> bool:
+        """Whether a generated folder above still builds `folder` whatever else goes: its
+        kustomization file is a manifest of the repo."""
+        kustomization = self._kustomization(folder)
+        return kustomization is not None and self._has_documents(_join(folder, kustomization[0]))
+
     def _kustomization(self, folder: str) -> tuple[str, Sequence[str]] | None:
         for name in KUSTOMIZATION_FILES:
             found = self._entries.get(_join(folder, name))
@@ -207,31 +220,35 @@ class Applied:
             return False
         units, owners = earlier._units, earlier._owners
         moved: set[str] = set()  # files whose owners change
-        edits: list[tuple[str, _Unit, _Unit]] = []
+        copied = False
         for path, change in changed.items():
             folder = _dirname(path)
+            edits: list[tuple[str, _Unit]] = []
             if posixpath.basename(path) in KUSTOMIZATION_FILES:
                 before, now = earlier._kustomization(folder), self._kustomization(folder)
                 if (before is None) != (now is None) or (before and now and before[0] != now[0]):
                     return False  # a folder gains or loses its kustomization
                 unit = units.get(folder)
                 if unit is not None and now is not None and not unit.generated:
-                    edits.append((folder, unit, _listed(folder, *now)))
+                    edits.append((folder, _listed(folder, *now)))
             if change.before != change.after and _is_manifest(path):
-                for owner in self._generated_owners(folder, units):
-                    edits.append((owner, units[owner], _with(units[owner], path, change.after)))
-        if edits:
-            units, owners = dict(units), dict(owners)
-        for folder, old, new in edits:
-            if new.children != old.children:
-                return False
-            units[folder] = new
-            for path in old.own - new.own:
-                owners[path] = owners[path] - {folder}
-                moved.add(path)
-            for path in new.own - old.own:
-                owners[path] = owners.get(path, NOTHING) | {folder}
-                moved.add(path)
+                owners_of = self._generated_owners(folder, units, change.after)
+                if owners_of is None:
+                    return False
+                edits += [(o, _with(units[o], path, change.after)) for o in owners_of]
+            for owner, new in edits:
+                old = units[owner]
+                if new.children != old.children:
+                    return False
+                if not copied:
+                    units, owners, copied = dict(units), dict(owners), True
+                units[owner] = new
+                for gone in old.own - new.own:
+                    owners[gone] = owners[gone] - {owner}
+                    moved.add(gone)
+                for made in new.own - old.own:
+                    owners[made] = owners.get(made, NOTHING) | {owner}
+                    moved.add(made)
         if any(ks.file in moved for ks in self._flux):
             return False  # a Kustomization's own file may be applied or not now
         self._units, self._owners = units, owners
@@ -239,17 +256,24 @@ class Applied:
         self.__dict__["_reached"] = earlier._reached  # the same units are reached
         return True
 
-    def _generated_owners(self, folder: str, units: Mapping[str, _Unit]) -> list[str]:
-        """The generated units that own a manifest of `folder`: it and the folders above it,
-        up to the first one with a kustomization (which lists its files by name)."""
+    def _generated_owners(
+        self, folder: str, units: Mapping[str, _Unit], made: bool
+    ) -> list[str] | None:
+        """The generated units that own a manifest of `folder` (made or deleted): those above
+        it with no kustomization in between. None: a generated unit may build a folder more or
+        fewer (the manifest is the first or last of a folder with a kustomization)."""
         found = []
+        outermost: str | None = None  # the highest folder with a kustomization passed
         current: str | None = folder
         while current is not None:
-            if self._kustomization(current) is not None:
-                break
             unit = units.get(current)
-            if unit is not None and unit.generated:
-                found.append(current)
+            if self._kustomization(current) is not None:
+                outermost = current
+            elif unit is not None and unit.generated:
+                if outermost is None:
+                    found.append(current)
+                elif outermost not in unit.children or not (made or self._kept(outermost)):
+                    return None
             current = None if current == "." else _dirname(current)
         return found
 

@@ -184,7 +184,10 @@ class Inventory:
         def paths() -> Iterator[str]:
             return (row[0] for row in view.rows)
 
-        return Applied(self._flux, paths, view.entries, earlier, changed)
+        def has_documents(path: str) -> bool:
+            return bool(view.in_file(path))
+
+        return Applied(self._flux, paths, view.entries, earlier, changed, has_documents)
 
     def is_applied(self, path: str) -> bool:
         applied = self.applied

@@ -22,6 +22,7 @@ spec:
   path: {path}
   sourceRef: {{kind: GitRepository, name: flux-system}}
 """
+KUSTOMIZE = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
 INGRESS = """\
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -143,3 +144,55 @@ def test_discover_leaves_out_unapplied_copies_and_names_the_appliers() -> None:
     assert "kubernetes/archive/legacy-wiki/service.yaml" not in reasons  # ClusterIP: no exposure
     text = render_proposal(propose_config(read_inventory(FIXTURE_REPO)), "r", "t.ts.net")
     assert "# applied by Flux Kustomization flux-system/apps" in text
+
+
+def test_planned_changes_apply_what_a_fresh_reading_of_the_changed_repo_applies(
+    tmp_path: Path,
+) -> None:
+    """Each change is carried forward from the reading before it (or worked out again where it
+    must be); either way every file answers as in a reading of the changed repo from scratch."""
+    write(
+        tmp_path,
+        {
+            "clusters/prod/apps.yaml": FLUX.format(name="apps", path="./apps"),
+            "clusters/prod/plain.yaml": FLUX.format(name="plain", path="./plain"),
+            "apps/kustomization.yaml": "resources: [web, shop]\n",
+            "apps/web/kustomization.yaml": "resources: [ingress.yaml]\n",
+            "apps/web/ingress.yaml": INGRESS.format(name="web"),
+            "apps/shop/kustomization.yaml": "resources: [ingress.yaml, ../web/ingress.yaml]\n",
+            "apps/shop/ingress.yaml": INGRESS.format(name="shop"),
+            "plain/a.yaml": INGRESS.format(name="a"),
+            "plain/own/kustomization.yaml": "resources: [c.yaml]\n",
+            "plain/own/c.yaml": INGRESS.format(name="c"),
+            "plain/kz/kustomization.yaml": f"{KUSTOMIZE}resources: [x.yaml, y.yaml]\n",
+            "plain/kz/x.yaml": INGRESS.format(name="x"),
+            "plain/kz/y.yaml": INGRESS.format(name="y"),
+        },
+    )
+    changes: list[dict[str, str | None]] = [
+        {"apps/web/tailnet.yaml": INGRESS.format(name="web-ts")},  # made, not listed
+        {"apps/web/kustomization.yaml": "resources: [ingress.yaml, tailnet.yaml]\n"},
+        {"apps/web/ingress.yaml": None},  # still listed here and by shop
+        {"apps/web/kustomization.yaml": "resources: [tailnet.yaml]\n"},
+        {"apps/shop/kustomization.yaml": "resources: [ingress.yaml]\n"},
+        {"plain/b.yaml": INGRESS.format(name="b"), "plain/a.yaml": None},  # a generated folder
+        {"plain/own/d.yaml": INGRESS.format(name="d")},  # under a kustomization: not listed
+        {"plain/kz/x.yaml": None},  # the folder still has its kustomization
+        {"plain/own/c.yaml": None},  # its last manifest
+        {"apps/kustomization.yaml": "resources: [web]\n"},  # what the folder reaches changes
+        {"plain/new/kustomization.yaml": "resources: [e.yaml]\n"},  # a folder gains one
+        {"plain/new/e.yaml": INGRESS.format(name="e")},
+        {"clusters/prod/plain.yaml": None},  # a Flux Kustomization goes
+    ]
+    inventory = read_inventory(tmp_path)
+    assert inventory.applied is not None  # read: each change starts from it
+    for change in changes:
+        inventory = inventory.with_changes(change)
+        fresh = read_inventory(tmp_path, inventory.tree.overrides)
+        paths = sorted({*fresh.files(), *change, "apps/web/ingress.yaml", "plain/a.yaml"})
+        carried = {p: (inventory.is_applied(p), inventory.appliers(p)) for p in paths}
+        assert carried == {p: (fresh.is_applied(p), fresh.appliers(p)) for p in paths}, change
+    assert not inventory.is_applied("plain/own/c.yaml")
+    assert not inventory.is_applied("plain/kz/y.yaml")  # plain is gone
+    assert inventory.is_applied("apps/web/tailnet.yaml")
+    assert not inventory.is_applied("apps/shop/ingress.yaml")
