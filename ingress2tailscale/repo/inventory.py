@@ -126,13 +126,14 @@ class RepoTree:
     def exists(self, path: str) -> bool:
         if path in self.overrides:
             return self.overrides[path] is not None
-        return (self.root / path).is_file()
+        return os.path.isfile(os.path.join(self.root, path))
 
     def yaml_files(self) -> list[str]:
         return _yaml_paths(walk_yaml(os.fspath(self.root)), self.overrides)
 
     def with_changes(self, changes: Mapping[str, str | None]) -> RepoTree:
-        tree = RepoTree(self.root, {**self.overrides, **changes})
+        tree = RepoTree(self.root)
+        tree.overrides = {**self.overrides, **changes}
         tree._sorted = self.override_paths()[:]  # kept in order: a list copy and a few inserts
         for path in changes.keys() - self.overrides.keys():
             bisect.insort(tree._sorted, path)
