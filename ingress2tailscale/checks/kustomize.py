@@ -331,10 +331,11 @@ def _check_listed(tree: PlannedTree, path: str, text: str) -> list[Notice]:
     return [Notice("warning", f"{path}:1", message)]
 
 
-def _run_kustomize(kubectl: str, copy: Path, kpath: str) -> list[Notice]:
-    folder = copy / posixpath.dirname(kpath)
+def kustomize_build(kubectl: str, folder: Path) -> subprocess.CompletedProcess[str] | None:
+    """`kubectl kustomize FOLDER` within the time and memory every build gets (None: it timed
+    out; `KUBECTL.exceeded` tells a build stopped for its memory)."""
     try:
-        result = subprocess.run(
+        return subprocess.run(
             [kubectl, "kustomize", str(folder)],
             capture_output=True,
             text=True,
@@ -343,11 +344,14 @@ def _run_kustomize(kubectl: str, copy: Path, kpath: str) -> list[Notice]:
             preexec_fn=KUBECTL.preexec(),
         )
     except subprocess.TimeoutExpired:
-        return [
-            Notice(
-                "error", f"{kpath}:1", f"`kubectl kustomize` timed out after {KUBECTL_TIMEOUT_S} s"
-            )
-        ]
+        return None
+
+
+def _run_kustomize(kubectl: str, copy: Path, kpath: str) -> list[Notice]:
+    result = kustomize_build(kubectl, copy / posixpath.dirname(kpath))
+    if result is None:
+        message = f"`kubectl kustomize` timed out after {KUBECTL_TIMEOUT_S} s"
+        return [Notice("error", f"{kpath}:1", message)]
     if result.returncode == 0:
         return []
     if KUBECTL.exceeded(result.returncode, result.stderr):

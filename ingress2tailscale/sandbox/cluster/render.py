@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import posixpath
 import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +19,11 @@ from typing import Any
 
 import yaml
 
+from ingress2tailscale.checks.kustomize import kustomize_build
 from ingress2tailscale.errors import InventoryError
 from ingress2tailscale.kinds import KUSTOMIZATION_FILES, YAML_SUFFIXES
-from ingress2tailscale.limits import KUBECTL
 from ingress2tailscale.repo.inventory import Inventory
 
-KUBECTL_TIMEOUT_S = 30
 GENERATED = "kustomization.yaml"
 REMOTE = ("http://", "https://", "github.com/", "git@", "ssh://")
 
@@ -124,17 +122,9 @@ def _kustomize(kubectl: str, root: Path, path: str, files: frozenset[str]) -> li
     folder = root / path
     if not any((folder / name).is_file() for name in KUSTOMIZATION_FILES):
         _generate(folder, path, files)
-    try:
-        done = subprocess.run(
-            [kubectl, "kustomize", str(folder)],
-            capture_output=True,
-            text=True,
-            timeout=KUBECTL_TIMEOUT_S,
-            check=False,
-            preexec_fn=KUBECTL.preexec(),
-        )
-    except subprocess.TimeoutExpired:
-        raise BuildError("BuildFailed", "kustomize build timed out") from None
+    done = kustomize_build(kubectl, folder)
+    if done is None:
+        raise BuildError("BuildFailed", "kustomize build timed out")
     if done.returncode != 0:
         text = done.stderr.strip().replace(f"{root}{os.sep}", "").replace(str(root), ".")
         raise BuildError("BuildFailed", f"kustomize build failed: {text}")
