@@ -165,8 +165,12 @@ def test_a_running_sandbox_runs_the_prefect_server_its_runs_use_and_down_stops_i
         assert done.returncode == 0, done.stderr[-3000:]
         assert "temporary Prefect server" not in done.stderr
         assert f"sandbox: the run is on the sandbox's Prefect server (UI {ui})" in done.stderr
+        drift = box.run("flows.drift", "--sandbox", "--config", str(box.config))
+        assert drift.returncode == 0, drift.stderr[-3000:]
+        assert "drift of 0 migrated slice(s)" in drift.stdout
         runs = httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).json()
-        assert [(r["state_type"], r["parameters"]["slice"]) for r in runs] == [("COMPLETED", "db")]
+        found = sorted((r["state_type"], r["parameters"].get("slice", "-")) for r in runs)
+        assert found == [("COMPLETED", "-"), ("COMPLETED", "db")]  # the drift run, the migrate run
     finally:
         box.down()
     pids = (box.info["pid"], box.info["prefect_pid"])
