@@ -74,12 +74,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="the config file")
     parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="check the running sandbox (python -m flows.sandbox up), on its Prefect server",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    config = load_config(args.config)
+    if not args.sandbox:
+        return _main(args, args.config)
+    load_config(args.config)  # the user's config is checked before a sandbox starts for it
+    from flows.sandbox import sandboxed
+
+    with sandboxed(args.config, prefect=True) as run:
+        os.environ.update(run.environ)  # the emulated tailnet's credentials, its server
+        run.server_ready()
+        return _main(args, run.config_path)
+
+
+def _main(args: argparse.Namespace, config_path: Path) -> int:
+    config = load_config(config_path)
     _tailnet(config).close()  # before Prefect starts; the flow checks again, whoever runs it
     from flows.drift_flow import drift  # Prefect is imported only once the input is good
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flows import interrupts
 from flows.cli import run_cli
-from flows.temp_server import begin_temporary_server, start_temporary_server
+from flows.temp_server import start_temporary_server
 from ingress2tailscale.config import NO_SLICES, MigrationConfig, load_config
 from ingress2tailscale.errors import ConfigError
 from ingress2tailscale.model import PHASES
@@ -79,11 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_config(args.config)  # the user's config is checked before a sandbox starts for it
     from flows.sandbox import sandboxed
 
-    if not args.dry_run:  # the Prefect server starts while the sandbox does
+    if not args.dry_run:  # before Prefect and git start helpers: Ctrl-C must not reach them
         interrupts.install()
-        args.server_ready = begin_temporary_server()
-    with sandboxed(args.config) as run:
+    # a real run uses the running sandbox's Prefect server, else a temporary one that starts
+    # while the temporary sandbox does
+    with sandboxed(args.config, prefect=not args.dry_run) as run:
         os.environ.update(run.environ)  # the emulated tailnet's credentials, for this process
+        args.server_ready = run.server_ready
+        if not args.dry_run and "PREFECT_API_URL" in run.environ:
+            ui = run.info["prefect_ui_url"]
+            print(f"sandbox: the run is on the sandbox's Prefect server (UI {ui})", file=sys.stderr)
         args.sandbox_info = {
             "repo": run.info["repo"],
             "origin": run.info["origin"],

@@ -9,14 +9,17 @@
 `.sandbox/`, starts the Kubernetes and Tailscale API emulators with the Flux and operator
 simulators, loads the cluster with what Flux applies from the repo, and writes
 `.sandbox/sandbox.json` (what runs, where) and `.sandbox/migration.yaml` (the config pointed at
-it all). `--sandbox` on another command uses a running sandbox, or starts a temporary one for
-that command alone.
+it all). A running sandbox also runs a Prefect server with its UI (`.sandbox/prefect/`, SQLite).
+`--sandbox` on another command uses a running sandbox and its Prefect server (unless
+PREFECT_API_URL names one), or starts a temporary sandbox, and a temporary server, for that
+command alone. `python -m flows.serve --sandbox` serves the deployments against it.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -25,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,14 @@ LOG_FILE = "sandbox.log"
 DEFAULT_CONFIG = Path("config/migration.yaml")
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 20.0
+KEEP_A_SANDBOX = (
+    "keep a sandbox running (`python -m flows.sandbox up`): --sandbox runs then use its Prefect "
+    "server"
+)
+
+
+def _nothing() -> None:
+    """What waits for a Prefect server that need not start."""
 
 
 @dataclass(frozen=True)
@@ -47,9 +58,11 @@ class SandboxRun:
     """What a command run with `--sandbox` uses: the sandbox's config and credentials."""
 
     config_path: Path
-    environ: dict[str, str]
+    environ: dict[str, str]  # PREFECT_API_URL too: the running sandbox's server, unless set
     info: dict[str, Any]
     temporary: bool = False  # removed when the command ends
+    # waits for the temporary Prefect server (when one was asked for and is needed)
+    server_ready: Callable[[], object] = _nothing
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -161,12 +174,14 @@ def _fault_names() -> list[str]:
 
 
 def _serve(config_path: Path, state: Path) -> int:
+    from flows.sandbox_server import SandboxPrefectServer
     from ingress2tailscale.sandbox.world import Sandbox
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with Sandbox(load_config(config_path), state) as sandbox:
+    prefect = SandboxPrefectServer(state / "prefect")
+    with Sandbox(load_config(config_path), state, [prefect]) as sandbox:
         print(describe(sandbox.info, started=True), flush=True)
         stop.wait()
     return 0
@@ -176,18 +191,21 @@ def _serve(config_path: Path, state: Path) -> int:
 
 
 @contextlib.contextmanager
-def sandboxed(config_path: Path, state: Path = STATE_DIR) -> Iterator[SandboxRun]:
+def sandboxed(
+    config_path: Path, state: Path = STATE_DIR, *, prefect: bool = False
+) -> Iterator[SandboxRun]:
     """The running sandbox when it emulates `config_path`, else a temporary one for the
-    duration of the `with` (stopped and removed at its end)."""
-    info = running_info(state.resolve())
-    if info is not None:
-        if Path(info["config"]) != config_path.resolve():
-            raise ConfigError(
-                f"the running sandbox emulates {info['config']}, not {config_path}: run "
-                f"`python -m flows.sandbox down`, then `up --config {config_path}` (or drop "
-                "--config to use the running one's)"
-            )
-        yield _run_of(info)
+    duration of the `with` (stopped and removed at its end). With `prefect`, the run's Prefect
+    server: the running sandbox's, else a temporary one that starts while the sandbox does
+    (`server_ready` waits for it)."""
+    from flows.temp_server import begin_temporary_server
+
+    run = running_sandbox(config_path, state)
+    server_ready: Callable[[], object] = _nothing
+    if prefect and (run is None or "PREFECT_API_URL" not in run.environ):
+        server_ready = begin_temporary_server(KEEP_A_SANDBOX)  # nothing if PREFECT_API_URL is set
+    if run is not None:
+        yield dataclasses.replace(run, server_ready=server_ready)
         return
     from ingress2tailscale.sandbox.world import Sandbox
 
@@ -195,12 +213,29 @@ def sandboxed(config_path: Path, state: Path = STATE_DIR) -> Iterator[SandboxRun
         tempfile.TemporaryDirectory(prefix="ingress2tailscale-sandbox-") as scratch,
         Sandbox(load_config(config_path), Path(scratch) / "sandbox") as sandbox,
     ):
-        yield _run_of(sandbox.info, temporary=True)
+        run = _run_of(sandbox.info, temporary=True)
+        yield dataclasses.replace(run, server_ready=server_ready)
+
+
+def running_sandbox(config_path: Path, state: Path = STATE_DIR) -> SandboxRun | None:
+    """The running sandbox, when one runs; it must emulate `config_path`."""
+    info = running_info(state.resolve())
+    if info is None:
+        return None
+    if Path(info["config"]) != config_path.resolve():
+        raise ConfigError(
+            f"the running sandbox emulates {info['config']}, not {config_path}: run "
+            f"`python -m flows.sandbox down`, then `up --config {config_path}` (or pass "
+            f"--config {info['config']} to use the running one)"
+        )
+    return _run_of(info)
 
 
 def _run_of(info: dict[str, Any], *, temporary: bool = False) -> SandboxRun:
     env_file = Path(info["env_file"])
     environ = json.loads(env_file.read_text(encoding="utf-8"))
+    if info.get("prefect_api_url") and not os.environ.get("PREFECT_API_URL"):
+        environ["PREFECT_API_URL"] = info["prefect_api_url"]
     return SandboxRun(Path(info["sandbox_config"]), environ, info, temporary)
 
 
@@ -215,6 +250,7 @@ def running_info(state: Path) -> dict[str, Any] | None:
 
 def describe(info: dict[str, Any], *, started: bool) -> str:
     head = "sandbox up" if started else "sandbox running"
+    serve = ["  python -m flows.serve --sandbox    # the deployments, for the UI"]
     return "\n".join(
         [
             f"{head} (pid {info['pid']}), emulating {info['config']}",
@@ -222,13 +258,27 @@ def describe(info: dict[str, Any], *, started: bool) -> str:
             f"  Kubernetes     {info['kube_url']}  (kubeconfig {info['kubeconfig']}, context "
             f"{info['context']})",
             f"  Tailscale API  {info['tailnet_url']}  (tailnet {info['tailnet']})",
+            *_prefect_lines(info),
             f"  its config     {info['sandbox_config']}",
             "use it:",
             "  python -m flows.migrate --slice all --sandbox --yes",
+            *(serve if info.get("prefect_api_url") else []),
             "  python -m flows.sandbox fault proxy-never-ready --slice NAME",
             "  python -m flows.sandbox down",
         ]
     )
+
+
+def _prefect_lines(info: dict[str, Any]) -> list[str]:
+    if not info.get("prefect_api_url"):
+        return []
+    ui, api = info["prefect_ui_url"], info["prefect_api_url"]
+    used = (
+        "PREFECT_API_URL is set: --sandbox runs use that one"
+        if os.environ.get("PREFECT_API_URL")
+        else "--sandbox runs use it"
+    )
+    return [f"  Prefect UI     {ui}  (API {api}, data {info['prefect_home']}; {used})"]
 
 
 def _alive(pid: int) -> bool:

@@ -1,7 +1,9 @@
-"""`python -m flows.serve [--config PATH]`: serve the deployments `migrate`, `plan`, `rollback`
-and `drift` (on the config's `drift.schedule`) against the Prefect server that `PREFECT_API_URL`
-names, until stopped; with `notify` configured, an automation calls the webhook when a drift or
-migrate run fails (created or updated at start).
+"""`python -m flows.serve [--config PATH] [--sandbox]`: serve the deployments `migrate`, `plan`,
+`rollback` and `drift` (on the config's `drift.schedule`) against the Prefect server that
+`PREFECT_API_URL` names, until stopped; with `notify` configured, an automation calls the webhook
+when a drift or migrate run fails (created or updated at start). With `--sandbox`: against the
+running sandbox (`python -m flows.sandbox up`), its config, credentials and Prefect server
+(unless PREFECT_API_URL names another), to try the UI locally.
 
 Runs started from the UI (or `POST /api/deployments/{id}/create_flow_run`) execute here, in a
 subprocess each, with this process's environment (the Tailscale credentials come from it).
@@ -36,11 +38,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="the config file")
     parser.add_argument("--limit", type=int, default=4, help="runs executed at the same time")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="serve against the running sandbox (python -m flows.sandbox up): its config's "
+        "copy, its emulated tailnet's credentials, its Prefect server",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.sandbox:
+        args.config = _use_the_sandbox(args.config)
     if not os.environ.get("PREFECT_API_URL"):
         raise ConfigError(
             "PREFECT_API_URL is not set: point it at your Prefect server (for example "
@@ -83,6 +93,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         notify_on_failure(url, ids, config.notify.allow_private_urls)
     serve(*deployments.values(), limit=args.limit, print_starting_message=True)
     return 0
+
+
+def _use_the_sandbox(config_path: Path) -> Path:
+    """The running sandbox's config; its credentials and server go into this process's
+    environment, which the runs inherit."""
+    from flows.sandbox import running_sandbox
+
+    load_config(config_path)  # the user's config is checked first
+    run = running_sandbox(config_path)
+    if run is None:
+        raise ConfigError(
+            "no sandbox is running: start one with `python -m flows.sandbox up"
+            f" --config {config_path}`, then serve against it"
+        )
+    os.environ.update(run.environ)
+    where = os.environ.get("PREFECT_API_URL", "no Prefect server")
+    print(f"serving against the sandbox: {run.config_path}, on {where}", file=sys.stderr)
+    return run.config_path
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""A temporary Prefect server for one command-line run, when no PREFECT_API_URL is set.
+"""A temporary Prefect server for one command-line run, when no PREFECT_API_URL is set; and
+what the sandbox's server (`flows/sandbox_server.py`) shares with it.
 
 Ours rather than Prefect's own (which the same command starts): it is told by the kernel to
 stop when the command line's process ends, even by SIGKILL (Linux `PR_SET_PDEATHSIG`), so it
@@ -29,6 +30,7 @@ STOP_TIMEOUT_S = 10.0
 PR_SET_PDEATHSIG = 1
 
 log = logging.getLogger("ingress2tailscale.prefect")
+KEEP_ONE = "keep one running (`prefect server start`) and set PREFECT_API_URL"
 
 
 def start_temporary_server() -> subprocess.Popen[bytes] | None:
@@ -36,12 +38,15 @@ def start_temporary_server() -> subprocess.Popen[bytes] | None:
     return begin_temporary_server()()
 
 
-def begin_temporary_server() -> Callable[[], subprocess.Popen[bytes] | None]:
+def begin_temporary_server(
+    keep: str = KEEP_ONE,
+) -> Callable[[], subprocess.Popen[bytes] | None]:
     """Start the server; the function returned waits until it answers, then points
-    PREFECT_API_URL at it (other work can go on while the server starts)."""
+    PREFECT_API_URL at it (other work can go on while the server starts). `keep` says how to
+    have a server running instead."""
     if os.environ.get("PREFECT_API_URL"):
         return lambda: None
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     server = subprocess.Popen(
         _uvicorn_argv(port),
@@ -52,18 +57,18 @@ def begin_temporary_server() -> Callable[[], subprocess.Popen[bytes] | None]:
             "PREFECT__SERVER_EPHEMERAL": "1",
         },
         stdin=subprocess.DEVNULL,
-        preexec_fn=_stop_with_parent(os.getpid()),
+        preexec_fn=stop_with_parent(os.getpid()),
     )
-    atexit.register(_stop, server)
+    atexit.register(stop_server, server)
     print(
         f"temporary Prefect server on {url} (pid {server.pid}); to skip this and see the run "
-        "in the UI, keep one running (`prefect server start`) and set PREFECT_API_URL",
+        f"in the UI, {keep}",
         file=sys.stderr,
         flush=True,
     )
 
     def ready() -> subprocess.Popen[bytes]:
-        _wait_until_healthy(url, server)
+        wait_until_healthy(url, server, "the temporary Prefect server")
         os.environ["PREFECT_API_URL"] = url
         return server
 
@@ -82,7 +87,7 @@ def _uvicorn_argv(port: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _stop_with_parent(parent: int) -> Callable[[], None] | None:
+def stop_with_parent(parent: int) -> Callable[[], None] | None:
     def preexec() -> None:  # in the child, before exec: SIGTERM when the parent ends
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -92,19 +97,20 @@ def _stop_with_parent(parent: int) -> Callable[[], None] | None:
     return preexec if sys.platform.startswith("linux") else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def _wait_until_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
+def wait_until_healthy(url: str, server: subprocess.Popen[bytes], what: str) -> None:
+    """Until `url`/health answers; `what` (the server's name) is said if it never does."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise OrchestratorError(
-                f"the temporary Prefect server exited with {server.returncode} while starting; "
-                "nothing was changed (set PREFECT_API_URL to use a server of yours)"
+                f"{what} exited with {server.returncode} while starting; nothing was changed "
+                "(set PREFECT_API_URL to use a server of yours)"
             )
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
@@ -112,14 +118,14 @@ def _wait_until_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    _stop(server)
+    stop_server(server)
     raise OrchestratorError(
-        f"the temporary Prefect server did not start in {STARTUP_TIMEOUT_S:.0f} s; nothing was "
-        "changed (a busy machine: raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)"
+        f"{what} did not start in {STARTUP_TIMEOUT_S:.0f} s; nothing was changed (a busy "
+        "machine: raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)"
     )
 
 
-def _stop(server: subprocess.Popen[bytes]) -> None:
+def stop_server(server: subprocess.Popen[bytes]) -> None:
     if server.poll() is None:
         server.terminate()
         try:

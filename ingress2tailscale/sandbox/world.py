@@ -6,6 +6,9 @@ temporary one in the command's own process).
         sandbox.info["sandbox_config"]   # the config pointed at the sandbox
         sandbox.info["env_file"]          # the tool's credentials (TS_API_KEY), owner-only
 
+The caller may add services of its own (`flows.sandbox up` adds a Prefect server): each begins
+before the emulators start and is waited for once they run; what it says goes into the info.
+
 Nothing here is product logic: the product reaches the sandbox only through the config it is
 given (the API URL, the kubeconfig, the apply command, the probes' name map and CA).
 """
@@ -17,8 +20,9 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ingress2tailscale.config import MigrationConfig, ServiceSlice, load_config
 from ingress2tailscale.errors import ConfigError
@@ -38,12 +42,25 @@ INFO_FILE = "sandbox.json"
 HOST_FAULTS = ("refuse-tags", "proxy-never-ready", "dns-fails")  # the others are tailnet-wide
 
 
+class Service(Protocol):
+    """A service the caller runs with the sandbox, started while the emulators start."""
+
+    def begin(self) -> None: ...  # start, without waiting for it
+
+    def ready(self) -> dict[str, Any]: ...  # wait until it answers; its entries of the info
+
+    def stop(self) -> None: ...
+
+
 class Sandbox(Started):
     """Started by `with` (or `start()`), stopped by leaving it (or `stop()`)."""
 
-    def __init__(self, config: MigrationConfig, state_dir: Path) -> None:
+    def __init__(
+        self, config: MigrationConfig, state_dir: Path, services: Sequence[Service] = ()
+    ) -> None:
         self.config = config
         self.state_dir = state_dir
+        self.services = tuple(services)
         self.info: dict[str, Any] = {}
         self._stack: list[Any] = []
 
@@ -62,6 +79,9 @@ class Sandbox(Started):
     def _start(self) -> dict[str, Any]:
         cfg, state = self.config, self.state_dir
         state.mkdir(parents=True, exist_ok=True)
+        for service in self.services:
+            self._stack.append(service)
+            service.begin()
         scratch = make_scratch(cfg, state / "work")
         start = starting_tailnet(cfg)
         faults = Faults(state / "faults.json")
@@ -119,6 +139,8 @@ class Sandbox(Started):
             "faults_file": str(faults.path),
             "env_file": str(env_file),
         }
+        for service in self.services:
+            self.info.update(service.ready())
         (state / INFO_FILE).write_text(json.dumps(self.info, indent=2), encoding="utf-8")
         return self.info
 

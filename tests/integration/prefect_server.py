@@ -54,13 +54,18 @@ def prefect_server(home: Path, env: Mapping[str, str] | None = None) -> Iterator
 
 @contextmanager
 def background(
-    argv: list[str], env: Mapping[str, str], log: Path
+    argv: list[str], env: Mapping[str, str], log: Path, cwd: Path | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A process for the length of a test, stopped (then killed) at the end."""
     with (
         log.open("w") as out,
         subprocess.Popen(
-            argv, env=dict(env), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            env=dict(env),
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         ) as process,
     ):
         try:
@@ -210,27 +215,36 @@ DEPLOYMENTS = ("migrate", "plan", "rollback", "drift")
 
 
 @contextmanager
-def serving(server: str, where: Path, config: Path, **env: str) -> Iterator[dict[str, str]]:
+def serving(
+    server: str, where: Path, config: Path, *, sandbox: bool = False, **env: str
+) -> Iterator[dict[str, str]]:
     """`python -m flows.serve --config CONFIG` against `server`, with the test tailnet's OAuth
-    client; yields the deployment ids once all are registered. Its log is `where/serve.log`."""
+    client; yields the deployment ids once all are registered. Its log is `where/serve.log`.
+    With `sandbox`: `--sandbox` in `where` (the sandbox of `where/.sandbox`, its credentials, and
+    its Prefect server unless `env` names one as PREFECT_API_URL)."""
     from tests.conftest import ROOT
     from tests.integration.conftest import TEST_CLIENT_ID, TEST_CLIENT_SECRET
 
+    direct = {
+        "PREFECT_API_URL": server,
+        "TS_OAUTH_CLIENT_ID": TEST_CLIENT_ID,
+        "TS_OAUTH_CLIENT_SECRET": TEST_CLIENT_SECRET,
+    }
     environ = clean_env(
-        PREFECT_API_URL=server,
         PREFECT_HOME=str(where / "serve-home"),
-        TS_OAUTH_CLIENT_ID=TEST_CLIENT_ID,
-        TS_OAUTH_CLIENT_SECRET=TEST_CLIENT_SECRET,
         PYTHONPATH=str(ROOT),
+        **({} if sandbox else direct),
         **env,
     )
     argv = [sys.executable, "-m", "flows.serve", "--config", str(config)]
+    argv += ["--sandbox"] if sandbox else []
 
     def registered() -> dict[str, str] | None:
         ids = {name: deployment_id(server, name, name) for name in DEPLOYMENTS}
         return None if None in ids.values() else {k: str(v) for k, v in ids.items()}
 
-    with background(argv, environ, where / "serve.log") as process:
+    cwd = where if sandbox else None
+    with background(argv, environ, where / "serve.log", cwd) as process:
         ids = wait_until(registered, 120, "flows.serve to register its deployments")
         assert process.poll() is None
         yield ids

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -22,7 +23,7 @@ from kubernetes import config as k8s_config
 from ingress2tailscale.adapters.kubernetes import connect
 from tests.conftest import EXAMPLE_CONFIG, FIXTURE_REPO, ROOT, git, write_config
 from tests.faults.test_approval_prompt import PROMPT, read_until
-from tests.integration.prefect_server import clean_env, prefect_server
+from tests.integration.prefect_server import clean_env, prefect_server, wait_until
 
 pytestmark = pytest.mark.e2e
 RUN_TIMEOUT_S = 600
@@ -37,9 +38,12 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 class Sandboxed:
     """A sandbox up for one test in `tmp_path/.sandbox`, and commands run next to it."""
 
-    def __init__(self, where: Path, api_url: str, config: Path = EXAMPLE_CONFIG) -> None:
+    def __init__(self, where: Path, api_url: str | None, config: Path = EXAMPLE_CONFIG) -> None:
+        """`api_url`: the Prefect server the commands use (PREFECT_API_URL); None: the
+        sandbox's own."""
         self.where, self.config = where, config
-        self.env = clean_env(PREFECT_API_URL=api_url, PYTHONPATH=str(ROOT))
+        self.env = clean_env(PYTHONPATH=str(ROOT))
+        self.env |= {"PREFECT_API_URL": api_url} if api_url else {}
         self.info: dict[str, Any] = {}
 
     def up(self) -> Sandboxed:
@@ -65,6 +69,11 @@ class Sandboxed:
 
     def migrate(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self.run("flows.migrate", "--sandbox", "--config", str(self.config), *args)
+
+    @property
+    def prefect_api(self) -> str:
+        """The server its runs are on."""
+        return self.env.get("PREFECT_API_URL") or str(self.info["prefect_api_url"])
 
     @property
     def origin(self) -> Path:
@@ -102,10 +111,11 @@ def sandbox(tmp_path: Path, prefect_api: str) -> Iterator[Sandboxed]:
 
 
 @pytest.fixture(scope="module")
-def rehearsal(tmp_path_factory: pytest.TempPathFactory, prefect_api: str) -> Iterator[Sandboxed]:
-    """One sandbox for the fault rehearsals, its tailnet prerequisites done once."""
+def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandboxed]:
+    """One sandbox for the fault rehearsals, its tailnet prerequisites done once; its runs are
+    on the sandbox's own Prefect server."""
     where = tmp_path_factory.mktemp("rehearsal")
-    box = Sandboxed(where, prefect_api, fast_config(where)).up()
+    box = Sandboxed(where, None, fast_config(where)).up()
     try:
         done = box.migrate("--slice", "db", "--phase", "prereq")
         assert done.returncode == 0, done.stderr[-4000:]
@@ -139,6 +149,42 @@ def test_every_slice_of_the_demo_migrates_and_the_cluster_follows(sandbox: Sandb
     again = sandbox.migrate("--slice", "db", "--yes")
     assert again.returncode == 0, again.stderr[-4000:]
     assert sandbox.log() == log  # a completed slice: nothing to do, no commit
+
+
+def test_a_running_sandbox_runs_the_prefect_server_its_runs_use_and_down_stops_it(
+    tmp_path: Path,
+) -> None:
+    box = Sandboxed(tmp_path, None, fast_config(tmp_path)).up()
+    try:
+        api, ui = box.info["prefect_api_url"], box.info["prefect_ui_url"]
+        status = box.run("flows.sandbox", "status")
+        assert f"Prefect UI     {ui}  (API {api}" in status.stdout
+        assert httpx.get(f"{ui}/ui-settings", timeout=10).json()["api_url"] == api
+        assert "<html" in httpx.get(ui, follow_redirects=True, timeout=10).text.lower()
+        done = box.migrate("--slice", "db", "--phase", "prereq")
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "temporary Prefect server" not in done.stderr
+        assert f"sandbox: the run is on the sandbox's Prefect server (UI {ui})" in done.stderr
+        drift = box.run("flows.drift", "--sandbox", "--config", str(box.config))
+        assert drift.returncode == 0, drift.stderr[-3000:]
+        assert "drift of 0 migrated slice(s)" in drift.stdout
+        runs = httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).json()
+        found = sorted((r["state_type"], r["parameters"].get("slice", "-")) for r in runs)
+        assert found == [("COMPLETED", "-"), ("COMPLETED", "db")]  # the drift run, the migrate run
+    finally:
+        box.down()
+    pids = (box.info["pid"], box.info["prefect_pid"])
+    assert wait_until(lambda: not any(alive(pid) for pid in pids), 20, "the sandbox to stop")
+    assert box.run("flows.sandbox", "status").stdout.strip() == "no sandbox is running"
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.split(") ", 1)[1][0] != "Z"  # a zombie has ended
 
 
 FAULTS = [

@@ -1,10 +1,16 @@
-"""Approval in a real browser: a migrate run started as the UI does pauses before phase 2; the
-run's page in the Prefect UI resumes it through the form. Approved, the slice completes with the
-approver's comment in the phase-2 commit; rejected, it is rolled back."""
+"""Approval in a real browser, on a sandbox (`flows.sandbox up`, `flows.serve --sandbox`): a
+migrate run started as the UI does passes phase 1's live checks on the emulated cluster and
+pauses before phase 2; the run's page in the Prefect UI resumes it through the form. Approved,
+the slice completes with the approver's comment in the phase-2 commit; rejected, it is rolled
+back. Once on the sandbox's own Prefect server, once on one on PostgreSQL. And the repo's
+guards as deployment runs meet them (the concurrency limit, the fingerprint)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +21,15 @@ from tests.conftest import ROOT, git, make_gitops_repo
 from tests.integration.prefect_server import (
     artifacts,
     post,
+    postgres_missing,
+    postgres_server,
     prefect_server,
     serving,
     trigger,
     wait_for_state,
 )
 from tests.integration.test_migrate_flow import flow_config
+from tests.integration.test_sandbox_e2e import Sandboxed, fast_config
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = Path("/usr/bin/chromium")
@@ -53,67 +62,106 @@ def open_page(browser: Any, url: str) -> Any:
     return page
 
 
-def resume_in_browser(browser: Any, server: str, run: str, approve: bool, comment: str) -> None:
+def resume_in_browser(
+    browser: Any, server: str, run: str, approve: bool, comment: str, topology: str
+) -> None:
     """What an approver does: open the paused run, Resume, set the switches, comment, Submit."""
     page = open_page(browser, f"{server.removesuffix('/api')}/runs/flow-run/{run}")
     page.get_by_role("button", name="Resume").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("Approve", exact=False).first.wait_for()
-    switches = dialog.get_by_role("switch")  # in form order: approve, accept_auth_change
+    switches = dialog.get_by_role("switch")  # in form order: approve[, accept_auth_change]
     if approve:
         switches.nth(0).click()
-    switches.nth(1).click()
+    if switches.count() > 1:
+        switches.nth(1).click()
     dialog.locator("textarea").fill(comment)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"paused-form-{'approve' if approve else 'reject'}.png"))
+    name = f"paused-form-{'approve' if approve else 'reject'}{shot_suffix(topology)}.png"
+    page.screenshot(path=str(SHOTS / name))
     dialog.get_by_role("button", name="Submit").click()
     dialog.wait_for(state="hidden")
     page.close()
 
 
-@pytest.mark.parametrize("approve", [True, False], ids=["approved", "rejected"])
-def test_phase_2_is_approved_or_rejected_in_the_browser(
-    approve: bool,
-    server: str,
-    browser: Any,
-    tmp_path: Path,
-    tf_path: Path,
-    seeded: TailnetState,
-    tailnet_emulator: TailnetEmulator,
+@dataclass(frozen=True)
+class OnASandbox:
+    """A sandbox, its Prefect server (the sandbox's own, or one on PostgreSQL), flows.serve."""
+
+    box: Sandboxed
+    server: str
+    ids: dict[str, str]
+    name: str  # of the topology, for the screenshots
+
+
+@pytest.fixture(scope="module", params=["sandbox", "postgresql"])
+def on_a_sandbox(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OnASandbox]:
+    """`flows.sandbox up` on a copy of the example config and `flows.serve --sandbox`: on the
+    sandbox's own Prefect server (SQLite), and once on a server of the user's (PREFECT_API_URL)
+    on a real PostgreSQL, the compose stack's topology."""
+    where = tmp_path_factory.mktemp(f"ui-{request.param}")
+    with contextlib.ExitStack() as stack:
+        api_url = None
+        if request.param == "postgresql":
+            why = postgres_missing()
+            if why:
+                pytest.skip(why)
+            database = stack.enter_context(postgres_server())
+            settings = {"PREFECT_API_DATABASE_CONNECTION_URL": database}
+            api_url = stack.enter_context(prefect_server(where / "prefect", settings))
+        box = Sandboxed(where, api_url, fast_config(where)).up()
+        stack.callback(box.down)
+        env = {"PREFECT_API_URL": api_url} if api_url else {}
+        ids = stack.enter_context(serving(box.prefect_api, where, box.config, sandbox=True, **env))
+        yield OnASandbox(box, box.prefect_api, ids, request.param)
+
+
+def test_phase_2_is_approved_in_the_browser_and_another_slice_rejected_is_rolled_back(
+    on_a_sandbox: OnASandbox, browser: Any
 ) -> None:
-    repo = make_gitops_repo(tmp_path)
-    config = flow_config(tmp_path, repo, tailnet_emulator.url, tf_path)
-    before = git(repo, "rev-parse", "HEAD^{tree}")
-    with serving(server, tmp_path, config) as ids:
-        migrate = ids["migrate"]
-        run = trigger(server, migrate, {"slice": "grafana", "config": str(config)})
-        state = wait_for_state(server, run, {"PAUSED", "COMPLETED", "FAILED", "CRASHED"})
-        assert state["state_type"] == "PAUSED", (tmp_path / "serve.log").read_text()[-3000:]
-        assert (repo / "apps/monitoring/tailnet-ingress.yaml").exists()  # phase 1 is in
-        resume_in_browser(browser, server, run, approve, "checked the tailnet URL - ops")
-        done = wait_for_state(server, run, {"COMPLETED", "FAILED", "CRASHED"})
+    box, server, suffix = on_a_sandbox.box, on_a_sandbox.server, on_a_sandbox.name
+    migrate = on_a_sandbox.ids["migrate"]
+    run = trigger(server, migrate, {"slice": "db"})  # the deployment's config: the sandbox's
+    paused = wait_for_state(server, run, {"PAUSED", "COMPLETED", "FAILED", "CRASHED"})
+    log = (box.where / "serve.log").read_text()[-3000:]
+    assert paused["state_type"] == "PAUSED", log
+    phase_1 = "infrastructure/instances/tazlab-db/tailnet-service.yaml"
+    assert phase_1 in git(box.origin, "ls-tree", "-r", "--name-only", "main")  # pushed
+    table = {a["key"]: a for a in artifacts(server, run)}["validation-db-phase-1"]["data"]
+    checks = {row["check"]: row["status"] for row in json.loads(table)}
+    assert checks["tailnet status"] == checks["tcp 5432"] == "pass"  # on the emulated cluster
+    assert set(checks.values()) == {"pass"}
+    resume_in_browser(browser, server, run, True, "checked the tailnet URL - ops", suffix)
+    done = wait_for_state(server, run, {"COMPLETED", "FAILED", "CRASHED"})
+    assert done["state_type"] == "COMPLETED", (box.where / "serve.log").read_text()[-3000:]
+    message = git(box.origin, "log", "-1", "--format=%B", "main")
+    assert "Migration-Phase: 2" in message
+    assert "Approved: checked the tailnet URL - ops" in message
     found = {a["key"]: a for a in artifacts(server, run)}
-    assert "plan-grafana-phase-1" in found and "validation-grafana-phase-1" in found
-    if approve:
-        assert done["state_type"] == "COMPLETED"
-        message = git(repo, "log", "-1", "--format=%B")
-        assert "Migration-Phase: 2" in message
-        assert "Approved: checked the tailnet URL - ops" in message
-        assert git(repo, "rev-parse", "HEAD") == git(repo, "rev-parse", "origin/main")
-        assert not (repo / "apps/monitoring/ingress-grafana.yaml").exists()
-        page = open_page(
-            browser,
-            f"{server.removesuffix('/api')}/artifacts/artifact/"
-            f"{found['plan-grafana-phase-2']['id']}",
-        )
-        page.get_by_text("phase 2").first.wait_for()
-        page.screenshot(path=str(SHOTS / "plan-artifact.png"))
-        page.close()
-    else:
-        assert done["state_type"] == "FAILED"
-        assert "phase 2 was not approved: checked the tailnet URL - ops" in done["state"]["message"]
-        assert git(repo, "rev-parse", "HEAD^{tree}") == before  # the slice is undone
-        assert git(repo, "rev-parse", "HEAD") == git(repo, "rev-parse", "origin/main")
+    assert {"plan-db-phase-1", "validation-db-phase-1", "plan-db-phase-2"} <= found.keys()
+    assert "validation-db-phase-2" in found
+    artifact = found["plan-db-phase-2"]["id"]
+    page = open_page(browser, f"{server.removesuffix('/api')}/artifacts/artifact/{artifact}")
+    page.get_by_text("phase 2").first.wait_for()
+    page.screenshot(path=str(SHOTS / f"plan-artifact{shot_suffix(suffix)}.png"))
+    page.close()
+
+    before = box.tree()
+    second = trigger(server, migrate, {"slice": "pgadmin"})
+    paused = wait_for_state(server, second, {"PAUSED", "COMPLETED", "FAILED", "CRASHED"})
+    assert paused["state_type"] == "PAUSED", (box.where / "serve.log").read_text()[-3000:]
+    assert box.tree() != before  # its phase 1 is pushed
+    resume_in_browser(browser, server, second, False, "not this week", suffix)
+    refused = wait_for_state(server, second, {"COMPLETED", "FAILED", "CRASHED"})
+    assert refused["state_type"] == "FAILED"
+    assert "phase 2 was not approved: not this week" in refused["state"]["message"]
+    assert box.tree() == before  # the slice is rolled back, the revert pushed
+
+
+def shot_suffix(topology: str) -> str:
+    return "" if topology == "sandbox" else f"-{topology}"
 
 
 def resume_by_api(server: str, run: str, run_input: dict[str, Any]) -> None:
