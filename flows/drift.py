@@ -1,6 +1,7 @@
 """`python -m flows.drift`: the flow `drift` — is every migrated slice still what its migration
-left (repo, tailnet, cluster)? It changes nothing; it fails (exit 1) naming what drifted, and
-its table artifact `drift-report` lists every check (slice, check, expected, found)."""
+left (repo, tailnet, cluster, reachability)? It changes nothing; it fails (exit 1) naming what
+drifted, and its table artifact `drift-report` lists every check (slice, check, expected,
+found). `--sandbox` checks the running sandbox (or a temporary one) instead."""
 
 from __future__ import annotations
 
@@ -74,12 +75,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="the config file")
     parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="check the emulated cluster and tailnet (python -m flows.sandbox): the running "
+        "sandbox, else a temporary one for this command",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    config = load_config(args.config)
+    if not args.sandbox:
+        return _main(args, args.config)
+    load_config(args.config)  # the user's config is checked before a sandbox starts for it
+    from flows.sandbox import sandboxed
+
+    with sandboxed(args.config) as run:
+        os.environ.update(run.environ)  # the emulated tailnet's credentials, for this process
+        print(f"sandbox: the repo is {run.info['repo']}", file=sys.stderr)
+        return _main(args, run.config_path)
+
+
+def _main(args: argparse.Namespace, config_path: Path) -> int:
+    config = load_config(config_path)
     _tailnet(config).close()  # before Prefect starts; the flow checks again, whoever runs it
     from flows.drift_flow import drift  # Prefect is imported only once the input is good
 
@@ -97,7 +116,7 @@ def describe_json(report: dict[str, Any]) -> str:
         f"drift of {len(report['slices'])} migrated slice(s): {', '.join(report['slices']) or '-'}"
     ]
     for f in report["findings"]:
-        mark = "!" if f["drifted"] else "="
+        mark = "!" if f["drifted"] else "?" if f.get("inconclusive") else "="
         what = f"expected {f['expected']}; found {f['found']}"
         lines.append(f"  {mark} {f['slice']:<16} {f['check']:<30} {what}")
     lines += [f"  ? not checked: {why}" for why in report["skipped"]]
