@@ -52,8 +52,7 @@ class Finding:
 def migrated_slices(config: MigrationConfig, repo: GitRepo) -> list[str]:
     """Service slices whose phase-2 commit is in the history and not reverted."""
     found = []
-    for name in config.service_slices():
-        commits = repo.migration_commits(name)
+    for name, commits in repo.migration_commits_of(config.service_slices()).items():
         reverted = {c.trailers.get("Reverts") for c in commits}
         if any(c.trailers.get(TRAILER_PHASE) == "2" and c.sha not in reverted for c in commits):
             found.append(name)
