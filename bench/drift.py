@@ -44,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.update(env)  # the emulated tailnet's API key, for the product's client
         config = load_config(Path(sandbox.info["sandbox_config"]))
         migrate_without_migrations(config)
-        print(f"{args.slices} migrated slices ready in {time.monotonic() - started:.1f} s")
+        ready = time.monotonic() - started
+        print(f"{args.slices} migrated slices ready in {ready:.1f} s", flush=True)
         sandbox.set_latency(args.latency_ms / 1000)
         concurrent, many = timed(config, args.concurrency)
         sequential, one = timed(config, 1)
