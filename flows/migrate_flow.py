@@ -129,7 +129,8 @@ def migrate(
         try:
             done = [_migrate_slice(cfg, name, phase, mode, allowed, tracker) for name in names]
         except BaseException as exc:
-            tracker.stopped(f"{type(exc).__name__} (see the run's log)")
+            if orchestrator_failure(exc) is None:  # else the API that would record it is gone
+                tracker.stopped(f"{type(exc).__name__} (see the run's log)")
             raise
         tracker.finished()
         return done
