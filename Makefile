@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SANDBOX_STAMP := $(VENV)/.sandbox-installed
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install browser demo test lint typecheck unit bench clean
+.PHONY: install browser demo test lint typecheck unit bench bench-drift clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
@@ -49,6 +49,10 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(PY) -m bench.run
+
+# drift of 200 migrated slices in the sandbox, 50 ms per emulator call: concurrent vs one by one
+bench-drift: $(STAMP)
+	$(PY) -m bench.drift
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/.work .sandbox

@@ -1,6 +1,7 @@
 """`python -m flows.drift`: the flow `drift` — is every migrated slice still what its migration
-left (repo, tailnet, cluster)? It changes nothing; it fails (exit 1) naming what drifted, and
-its table artifact `drift-report` lists every check (slice, check, expected, found)."""
+left (repo, tailnet, cluster, reachability)? It changes nothing; it fails (exit 1) naming what
+drifted, and its table artifact `drift-report` lists every check (slice, check, expected,
+found). `--sandbox` checks the running sandbox instead."""
 
 from __future__ import annotations
 
@@ -114,7 +115,7 @@ def describe_json(report: dict[str, Any]) -> str:
         f"drift of {len(report['slices'])} migrated slice(s): {', '.join(report['slices']) or '-'}"
     ]
     for f in report["findings"]:
-        mark = "!" if f["drifted"] else "="
+        mark = "!" if f["drifted"] else "?" if f.get("inconclusive") else "="
         what = f"expected {f['expected']}; found {f['found']}"
         lines.append(f"  {mark} {f['slice']:<16} {f['check']:<30} {what}")
     lines += [f"  ? not checked: {why}" for why in report["skipped"]]

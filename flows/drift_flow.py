@@ -30,7 +30,7 @@ def drift(config: str = "config/migration.yaml", raise_on_drift: bool = True) ->
             "check": f.check,
             "expected": f.expected,
             "found": f.found,
-            "drift": "yes" if f.drifted else "no",
+            "drift": "yes" if f.drifted else "inconclusive" if f.inconclusive else "no",
         }
         for f in report.findings
     ]

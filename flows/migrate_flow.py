@@ -13,6 +13,7 @@ import sys
 import time
 from argparse import Namespace
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +36,7 @@ from flows.approval import approval
 from flows.concurrency import one_run_at_a_time
 from flows.interrupts import check_stop
 from flows.plan_flow import publish_plans
+from flows.progress import RunProgress
 from flows.running import (
     cluster_of,
     live_targets,
@@ -123,7 +125,15 @@ def migrate(
     with one_run_at_a_time(cfg) if exclusive else nullcontext():
         # before any write, whoever started the run
         preflight(cfg, names, phase, os.environ, push_local_commits)
-        return [_migrate_slice(cfg, name, phase, mode, allowed) for name in names]
+        tracker = RunProgress.of_run(cfg, names, phase, _artifact_key("progress", slice, phase))
+        try:
+            done = [_migrate_slice(cfg, name, phase, mode, allowed, tracker) for name in names]
+        except BaseException as exc:
+            if orchestrator_failure(exc) is None:  # else the API that would record it is gone
+                tracker.stopped(f"{type(exc).__name__} (see the run's log)")
+            raise
+        tracker.finished()
+        return done
 
 
 @flow(name="rollback")
@@ -150,7 +160,12 @@ def rollback(
 
 
 def _migrate_slice(
-    cfg: MigrationConfig, name: str, phase: str, mode: str, allowed: list[str] | None
+    cfg: MigrationConfig,
+    name: str,
+    phase: str,
+    mode: str,
+    allowed: list[str] | None,
+    tracker: RunProgress,
 ) -> dict[str, Any]:
     run_id = _run_id()
     outcome: dict[str, Any] = {"slice": name, "phase": phase, "steps": []}
@@ -159,7 +174,7 @@ def _migrate_slice(
     with repo.lock(), cluster_of(cfg) as kube:
         if phase in ("prereq", "all"):
             check_stop(f"slice {name}: nothing was started")
-            outcome["steps"] += _prereq(cfg, name, run_id, kube)
+            outcome["steps"] += _prereq(cfg, name, run_id, kube, tracker)
         if phase == "prereq":
             return outcome
         repo.ensure_clean()
@@ -167,7 +182,7 @@ def _migrate_slice(
             repo.refuse_foreign_commits(allowed)
         try:
             with live_targets(cfg, repo, name, kube) as live:
-                outcome["steps"] += _repo_steps(cfg, repo, name, phase, mode, run_id, live)
+                outcome["steps"] += _repo_steps(cfg, repo, name, phase, mode, run_id, live, tracker)
         except RunInterruptedError:
             raise  # a clean stop between steps: what is done stays, a re-run finishes it
         except Exception as exc:
@@ -211,7 +226,7 @@ def _api_gone(name: str, exc: BaseException) -> str:
 
 
 def _prereq(
-    cfg: MigrationConfig, name: str, run_id: str, kube: KubeClient | None
+    cfg: MigrationConfig, name: str, run_id: str, kube: KubeClient | None, tracker: RunProgress
 ) -> list[dict[str, Any]]:
     client = make_client(cfg, os.environ, read_only=False)
     if client is None:
@@ -225,9 +240,11 @@ def _prereq(
         rows.append(
             progress(name, _step_row(oauth_scopes(cfg, client, run_id, name, kube)), started)
         )
+        tracker.step_done(name, "oauth-scopes")
         if cfg.tailscale.https:
             started = time.monotonic()
             rows.append(progress(name, _step_row(tailnet_https(client)), started))
+            tracker.step_done(name, "tailnet-https")
         started = time.monotonic()
         outcome = acl(cfg, client, run_id, name)
         if outcome.previous_text is not None:
@@ -238,6 +255,7 @@ def _prereq(
                 description=f"{name}: tailnet policy before the acl step",
             )
         rows.append(progress(name, _step_row(outcome.step), started))
+        tracker.step_done(name, "acl")
     return rows
 
 
@@ -249,13 +267,15 @@ def _repo_steps(
     mode: str,
     run_id: str,
     live: LiveTargets | None,
+    tracker: RunProgress,
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    check = partial(_checked, cfg, repo, tracker=tracker)
     if name in cfg.service_slices():
         if phase in ("1", "all"):
             check_stop(f"slice {name}: nothing of phase 1 was started")
             started = time.monotonic()
-            rows += _checked(cfg, repo, phase1(cfg, repo, name, run_id), live, started)
+            rows += check(phase1(cfg, repo, name, run_id), live, started)
         approved, comment = approval(cfg, repo, name, mode) if phase == "all" else (True, "")
         if not approved and mode == "pause":  # rejected in the Resume form: undo the slice
             raise ApprovalRejectedError(
@@ -269,11 +289,11 @@ def _repo_steps(
             check_stop(f"slice {name}: phase 1 is in place; phase 2 was not started")
             started = time.monotonic()
             result = phase2(cfg, repo, name, run_id, comment)
-            rows += _checked(cfg, repo, result, live, started)
+            rows += check(result, live, started)
     elif phase in ("1", "all"):
         check_stop(f"slice {name}: the links were not started")
         started = time.monotonic()
-        rows += _checked(cfg, repo, links(cfg, repo, name, run_id), None, started)
+        rows += check(links(cfg, repo, name, run_id), None, started)
     check_stop(f"slice {name}: its steps finished before the stop")
     return rows
 
@@ -284,6 +304,7 @@ def _checked(
     result: StepResult,
     live: LiveTargets | None,
     started: float,
+    tracker: RunProgress,
 ) -> list[dict[str, Any]]:
     """Publish the step's plan, validate what it committed (live too, after a phase), fail the
     slice on a blocking check; the step's row and the validation's."""
@@ -294,6 +315,7 @@ def _checked(
             description=f"{result.plan.slice}: {result.step.name}",
         )
     row = progress(result.plan.slice, {**_step_row(result.step), "commit": result.commit}, started)
+    tracker.step_done(result.plan.slice, result.step.name)
     started = time.monotonic()
     checks: list[Check] = validate(cfg, repo, result, live)
     create_table_artifact(
@@ -307,6 +329,7 @@ def _checked(
     summary = validation_summary(checks, failed)
     check_row = {"name": "validate", "action": "none", "reason": summary}
     progress(result.plan.slice, {**check_row, "checks": checks}, started)
+    tracker.step_done(result.plan.slice, "validate")
     if failed:
         raise ValidationFailedError(
             "validation failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed)

@@ -5,10 +5,10 @@ phase 1 and after phase 2, in order, and which are skipped and why. The plan's `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Literal
+from typing import Any, Literal
 
 from ingress2tailscale.config import MigrationConfig
 from ingress2tailscale.kinds import (
@@ -165,6 +165,12 @@ def tcp_ports(exp: Exposure) -> list[int]:
     """The ports the tailnet Service forwards: the old Service's (phase 1 copies them)."""
     if exp.source.kind in ("Ingress", INGRESS_ROUTE_KIND):
         return []
-    ports = (exp.source.body.get("spec") or {}).get("ports") or []
+    return service_ports(exp.source.body)
+
+
+def service_ports(body: Mapping[str, Any]) -> list[int]:
+    """The ports a Service's `spec.ports` lists, in order, once each (what the TCP probes
+    try: the old Service's before phase 2, the tailnet Service's for drift)."""
+    ports = (body.get("spec") or {}).get("ports") or []
     found = [p.get("port") for p in ports if isinstance(p, dict)]
     return list(dict.fromkeys(p for p in found if isinstance(p, int)))

@@ -56,13 +56,29 @@ class Sandbox(Started):
     """Started by `with` (or `start()`), stopped by leaving it (or `stop()`)."""
 
     def __init__(
-        self, config: MigrationConfig, state_dir: Path, services: Sequence[Service] = ()
+        self,
+        config: MigrationConfig,
+        state_dir: Path,
+        services: Sequence[Service] = (),
+        latency_s: float = 0.0,
     ) -> None:
         self.config = config
         self.state_dir = state_dir
         self.services = tuple(services)
         self.info: dict[str, Any] = {}
         self._stack: list[Any] = []
+        self._latency_s = latency_s
+        self.kube: KubeEmulator | None = None  # the emulators, once started
+        self.tailnet: TailnetEmulator | None = None
+
+    def set_latency(self, seconds: float) -> None:
+        """Add `seconds` to every answer of both emulators (the Kubernetes API and the
+        Tailscale API), as remote servers would; 0 takes it away."""
+        self._latency_s = seconds
+        if self.kube is not None:
+            self.kube.latency_s = seconds
+        if self.tailnet is not None:
+            self.tailnet.state.delay_seconds = seconds
 
     def start(self) -> dict[str, Any]:
         try:
@@ -86,9 +102,10 @@ class Sandbox(Started):
         start = starting_tailnet(cfg)
         faults = Faults(state / "faults.json")
         faults.save()
-        tailnet = self._started(TailnetEmulator(start.state))
+        start.state.delay_seconds = self._latency_s
+        tailnet = self.tailnet = self._started(TailnetEmulator(start.state))
         (state / "kube").mkdir()
-        kube = self._started(KubeEmulator(state / "kube"))
+        kube = self.kube = self._started(KubeEmulator(state / "kube", latency_s=self._latency_s))
         endpoints = Endpoints(state / "endpoints", faults=faults)
         self._stack.append(_Closing(endpoints))
         op = cfg.kubernetes.operator

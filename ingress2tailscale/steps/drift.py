@@ -1,5 +1,6 @@
-"""Drift: is every migrated slice still what its migration left? Reads the repo, the tailnet and
-(when configured) the cluster; changes nothing. Each finding says what was expected and found."""
+"""Drift: is every migrated slice still what its migration left? Reads the repo, the tailnet,
+(when configured) the cluster, and probes the tailnet names (`validate.reachability`); changes
+nothing. Each finding says what was expected and found."""
 
 from __future__ import annotations
 
@@ -11,15 +12,19 @@ from typing import Any
 
 from ingress2tailscale.adapters.git_repo import TRAILER_PHASE, GitRepo
 from ingress2tailscale.adapters.kubernetes import KubeClient
+from ingress2tailscale.adapters.probes import Probe, Resolver, probe_dns, probe_https, probe_tcp
 from ingress2tailscale.adapters.tailscale_api import TailscaleClient
 from ingress2tailscale.config import MigrationConfig, ServiceSlice
 from ingress2tailscale.errors import MigrationError
 from ingress2tailscale.kinds import HOSTNAME_ANNOTATION, METALLB_PREFIXES, TAILSCALE_CLASS
+from ingress2tailscale.model import Check as CheckResult
 from ingress2tailscale.model import Document
 from ingress2tailscale.plan.exposure import new_object_ref
+from ingress2tailscale.plan.validation import service_ports
 from ingress2tailscale.repo.inventory import Inventory, RepoTree, build_inventory
 from ingress2tailscale.steps.acl import plan_acl
 from ingress2tailscale.steps.oauth_scopes import plan_oauth_scopes
+from ingress2tailscale.steps.validate import PROBE_TIMEOUT_S, blocking, resolver_for
 
 TAILNET = "(tailnet)"  # the slice column of the findings every slice shares
 
@@ -31,6 +36,7 @@ class Finding:
     expected: str
     found: str
     drifted: bool
+    inconclusive: bool = False  # the check could not tell (a name that does not resolve here)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -39,14 +45,14 @@ class Finding:
             "expected": self.expected,
             "found": self.found,
             "drifted": self.drifted,
+            "inconclusive": self.inconclusive,
         }
 
 
 def migrated_slices(config: MigrationConfig, repo: GitRepo) -> list[str]:
     """Service slices whose phase-2 commit is in the history and not reverted."""
     found = []
-    for name in config.service_slices():
-        commits = repo.migration_commits(name)
+    for name, commits in repo.migration_commits_of(config.service_slices()).items():
         reverted = {c.trailers.get("Reverts") for c in commits}
         if any(c.trailers.get(TRAILER_PHASE) == "2" and c.sha not in reverted for c in commits):
             found.append(name)
@@ -148,6 +154,62 @@ def check_tailnet(
     return findings
 
 
+def check_reachability(
+    config: MigrationConfig,
+    inventory: Inventory,
+    name: str,
+    hostname: str | None,
+    resolver: Resolver,
+) -> list[Finding]:
+    """The migrate flow's probes of the slice's tailnet name, each tried once (drift looks at
+    today; it does not wait for a proxy to start): DNS, then HTTPS for an https slice or TCP
+    on each port of its tailnet Service in the repo. An inconclusive probe (the name does not
+    resolve here) is drift only under `validate.reachability: required`, as it blocks a
+    migration (`blocking`)."""
+    if not hostname:
+        return [Finding(name, "reachability", "a tailnet name", "not run: no tailnet name", True)]
+    fqdn = f"{hostname}.{config.tailnet}"
+    dns = probe_dns(fqdn, resolver)
+    findings = [_reached(config, name, "dns", f"{fqdn} resolves", dns)]
+    unresolved = Probe("inconclusive", f"not run: {fqdn} does not resolve here")
+    for check, expected, attempt in _connections(config, inventory, name, fqdn, resolver):
+        probe = attempt() if dns.status == "pass" else unresolved
+        findings.append(_reached(config, name, check, expected, probe))
+    return findings
+
+
+def _connections(
+    config: MigrationConfig, inventory: Inventory, name: str, fqdn: str, resolver: Resolver
+) -> list[tuple[str, str, Callable[[], Probe]]]:
+    """(check, expected, the probe) of each connection the slice's tailnet name should take."""
+    ca_file = config.validation.ca_file
+    if config.service_slices()[name].expose == "https":
+        expected = f"https://{fqdn}/ answers with a certificate valid for the name"
+        return [("https", expected, partial(probe_https, fqdn, resolver, ca_file, PROBE_TIMEOUT_S))]
+    doc = inventory.get(new_object_ref(config, name))
+    ports = service_ports(doc.body) if doc is not None else []
+    return [
+        (f"tcp {port}", f"{fqdn}:{port} accepts a connection",
+         partial(probe_tcp, fqdn, port, resolver, PROBE_TIMEOUT_S))
+        for port in ports
+    ]  # fmt: skip
+
+
+def _reached(
+    config: MigrationConfig, name: str, check: str, expected: str, probe: Probe
+) -> Finding:
+    result = CheckResult(check, probe.status, probe.reason, area="reachability")
+    found = probe.reason if probe.status != "inconclusive" else f"inconclusive: {probe.reason}"
+    return Finding(
+        name,
+        f"reachability: {check}",
+        expected,
+        found,
+        bool(blocking([result], config)),
+        probe.status == "inconclusive",
+    )
+
+
 Check = tuple[str, Callable[[], list[Finding]]]  # (the slice it is about, or TAILNET; the check)
 
 
@@ -223,7 +285,15 @@ def find_drift(
     inventory = build_inventory(RepoTree(config.gitops.path))
     hostnames = {n: tailnet_hostname(config, inventory, n) for n in names}
     checks: list[Check] = [(n, partial(check_repo, config, inventory, n)) for n in names]
-    skipped = ["reachability (DNS, TCP, HTTPS): not built yet"]
+    skipped = []
+    if config.validation.reachability == "off":
+        skipped.append("reachability: validate.reachability is off")
+    else:
+        resolver = resolver_for(config)
+        checks += [
+            (n, partial(check_reachability, config, inventory, n, hostnames[n], resolver))
+            for n in names
+        ]
     if kube is None:
         skipped.append("cluster: kubernetes.enabled is false in the config")
     else:

@@ -134,13 +134,19 @@ def test_drift_is_scheduled_passes_then_fails_and_notifies(
                     f"kubernetes:\n  kubeconfig: {cluster.kubeconfig_path}\n"
                     f"  context: {cluster.context}\n",
                 )
+                # no name resolves here (no endpoint serves the slice in this test)
+                + f"validate: {{resolve_file: {tmp_path / 'no-names.json'}}}\n"
             )
 
             clean = trigger(server, drift, {})
             passed = wait_for_state(server, clean, {"COMPLETED", "FAILED", "CRASHED"})
             assert passed["state_type"] == "COMPLETED", passed["state"]["message"]
             rows = drift_rows(server, clean)
-            assert {r["drift"] for r in rows if r["slice"] == "grafana"} == {"no"}
+            grafana = {r["check"]: r["drift"] for r in rows if r["slice"] == "grafana"}
+            # a name that does not resolve here is inconclusive (reachability: optional)
+            assert grafana.pop("reachability: dns") == "inconclusive"
+            assert grafana.pop("reachability: https") == "inconclusive"
+            assert set(grafana.values()) == {"no"}
             assert receiver.received == []
 
             cluster.delete("Ingress", "monitoring", "grafana-tailnet")  # behind the tool's back

@@ -4,6 +4,7 @@ token check, 404s shaped like the API server's, and a clean stop."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -97,3 +98,13 @@ def test_stop_ends_the_server(tmp_path: Path) -> None:
     assert not directory.exists()  # its own scratch folder is removed
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{url}/version", timeout=5).close()
+
+
+def test_a_latency_setting_delays_every_answer_until_it_is_taken_away(emu: KubeEmulator) -> None:
+    """What the drift benchmark sets: a remote API server's round trip on every request."""
+    emu.latency_s = 0.3
+    started = time.monotonic()
+    assert emu.get("Service", "default", "nothing-here") is None  # a 404 waits too
+    assert time.monotonic() - started >= 0.3
+    emu.latency_s = 0.0
+    assert emu.latency_s == 0.0 and emu.list("Service") == []

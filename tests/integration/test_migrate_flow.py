@@ -112,12 +112,21 @@ def test_a_slice_end_to_end_then_again_then_rolled_back(
     )
 
     with get_client(sync_client=True) as client:
-        keys = {a.key for a in client.read_artifacts()}
+        found = client.read_artifacts()
+    keys = {a.key for a in found}
     assert {
         "plan-grafana-phase-1",
         "validation-grafana-phase-2",
         "policy-before-grafana-acl",
     } <= keys
+    # one progress artifact per run, created at 0 and moved step by step to 100
+    runs = [a for a in found if a.key == "progress-grafana-all"]
+    assert len(runs) == 2 and {a.type for a in runs} == {"progress"}
+    for made in runs:
+        assert made.data == 100
+        assert made.updated is not None and made.created is not None
+        assert made.updated > made.created
+        assert made.description is not None and "7 of 7 step(s) done; done" in made.description
 
     rollback(slice="grafana", config=str(config))
     assert tree_of(repo) == start
@@ -147,6 +156,13 @@ def test_a_failed_phase_rolls_the_slice_back(prefect: None, tmp_path: Path) -> N
     assert git(repo, "rev-parse", "origin/main^{tree}") == start
     history = git(repo, "log", "--format=%s", "origin/main")
     assert "pgadmin: phase 1: add Ingress" in history and "Revert" in history
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        progress = {a.key: a for a in client.read_artifacts() if a.type == "progress"}
+    assert progress["progress-pgadmin-1"].data == 100  # phase-1 and its validation
+    stopped = progress["progress-pgadmin-2"]
+    assert stopped.data == 0 and "0 of 2 step(s) done; stopped" in str(stopped.description)
 
 
 @pytest.mark.parametrize("approved", [True, False], ids=["approved", "rejected"])

@@ -70,6 +70,11 @@ class Sandboxed:
     def migrate(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self.run("flows.migrate", "--sandbox", "--config", str(self.config), *args)
 
+    def drift(self) -> subprocess.CompletedProcess[str]:
+        return self.run(
+            "flows.drift", "--sandbox", "--config", str(self.config), "--output", "json"
+        )
+
     @property
     def prefect_api(self) -> str:
         """The server its runs are on."""
@@ -149,6 +154,21 @@ def test_every_slice_of_the_demo_migrates_and_the_cluster_follows(sandbox: Sandb
     again = sandbox.migrate("--slice", "db", "--yes")
     assert again.returncode == 0, again.stderr[-4000:]
     assert sandbox.log() == log  # a completed slice: nothing to do, no commit
+    drift = sandbox.drift()
+    assert drift.returncode == 0, drift.stdout + drift.stderr[-4000:]
+    probed = {(f["slice"], f["check"]) for f in json.loads(drift.stdout)["findings"]}
+    assert {("db", "reachability: tcp 5432"), ("grafana", "reachability: https")} <= probed
+    armed = sandbox.run("flows.sandbox", "fault", "dns-fails")  # no tailnet name resolves
+    assert armed.returncode == 0, armed.stderr
+    drifted = sandbox.drift()
+    assert drifted.returncode == 1, drifted.stdout + drifted.stderr[-4000:]
+    found = [f for f in json.loads(drifted.stdout)["findings"] if f["drifted"]]
+    # inconclusive, and drift because validate.reachability is required here
+    assert {f["check"] for f in found} == {
+        "reachability: dns", "reachability: tcp 5432", "reachability: https",
+    }  # fmt: skip
+    assert {f["slice"] for f in found} == {o["slice"] for o in outcomes[:-1]}
+    assert all(f["inconclusive"] for f in found)
 
 
 def test_a_running_sandbox_runs_the_prefect_server_its_runs_use_and_down_stops_it(

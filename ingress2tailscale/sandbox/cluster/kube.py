@@ -82,9 +82,12 @@ class _Emulator(kmock.KubernetesEmulator):
 
     token: str = SANDBOX_TOKEN
     namespaces: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    latency_s: float = 0.0  # added before every answer, as a remote API server's round trip
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         self._forget_requests()
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)  # the loop serves other requests meanwhile
         found = NAMESPACE_PATH.fullmatch(raw_request.path)
         if found is None:
             response: aiohttp.web.StreamResponse = await super().__call__(raw_request)
@@ -173,8 +176,10 @@ class KubeEmulator(Started):
         *,
         token: str = SANDBOX_TOKEN,
         custom_kinds: tuple[ApiKind, ...] = CUSTOM_KINDS,
+        latency_s: float = 0.0,
     ) -> None:
         self._own_directory = directory is None
+        self._latency_s = latency_s
         self.directory = directory or Path(tempfile.mkdtemp(prefix="kube-emulator-"))
         self.kubeconfig_path = self.directory / "kubeconfig"
         self.context = SANDBOX_CONTEXT
@@ -197,6 +202,17 @@ class KubeEmulator(Started):
         if not self._url:
             raise RuntimeError("the Kubernetes emulator is not running")
         return self._url
+
+    @property
+    def latency_s(self) -> float:
+        """Seconds added to every request's answer (a benchmark's remote cluster); settable."""
+        return self._latency_s
+
+    @latency_s.setter
+    def latency_s(self, seconds: float) -> None:
+        self._latency_s = seconds
+        if self._emulator is not None:
+            self._emulator.latency_s = seconds
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -230,7 +246,8 @@ class KubeEmulator(Started):
 
     async def _serve(self) -> None:
         self._stopping = asyncio.Event()
-        async with _Emulator(token=self.token) as emulator, kmock.Server(emulator) as server:
+        emulator_of = _Emulator(token=self.token, latency_s=self._latency_s)
+        async with emulator_of as emulator, kmock.Server(emulator) as server:
             with warnings.catch_warnings():
                 # kmock 0.8 reads its bundled discovery with the deprecated
                 # importlib.resources.read_binary; nothing of ours is affected
