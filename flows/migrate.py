@@ -110,7 +110,7 @@ def _main(args: argparse.Namespace, config_path: Path) -> int:
     interrupts.install()  # before Prefect and git start helpers: Ctrl-C must not reach them
     # before Prefect is imported: it reads PREFECT_API_URL once
     getattr(args, "server_ready", start_temporary_server)()
-    from flows.migrate_flow import run_migration  # Prefect is imported only for real runs
+    from flows.migrate_run import run_migration  # Prefect is imported only for real runs
 
     return run_migration(config, names, args)
 

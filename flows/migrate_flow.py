@@ -5,13 +5,8 @@ Importing this module imports Prefect; the command line does so only for real ru
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-import shlex
-import sys
 import time
-from argparse import Namespace
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
@@ -41,9 +36,7 @@ from flows.running import (
     cluster_of,
     live_targets,
     progress,
-    render_outcome,
     request_reconcile,
-    summary_line,
     validation_summary,
 )
 from ingress2tailscale.adapters.git_repo import GitRepo
@@ -52,7 +45,6 @@ from ingress2tailscale.config import MigrationConfig, load_config
 from ingress2tailscale.errors import (
     ApprovalRejectedError,
     CredentialsError,
-    MigrationError,
     OrchestratorError,
     RunInterruptedError,
     SliceFailedError,
@@ -76,17 +68,6 @@ from tasks.phase1 import phase1
 from tasks.phase2 import phase2
 from tasks.tailnet_https import tailnet_https
 from tasks.validate import validate
-
-
-class _QuietExpectedErrors(logging.Filter):
-    """Our own errors are explained by their message: Prefect need not print their traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and record.exc_info[1] is not None:
-            exc = record.exc_info[1]
-            if isinstance(exc, MigrationError) or orchestrator_failure(exc) is not None:
-                record.exc_info, record.exc_text = None, None
-        return True
 
 
 @flow(name="migrate")
@@ -187,7 +168,7 @@ def _migrate_slice(
             raise  # a clean stop between steps: what is done stays, a re-run finishes it
         except Exception as exc:
             if orchestrator_failure(exc) is not None:  # Prefect failed, not the migration
-                raise OrchestratorError(_api_gone(name, exc)) from exc
+                raise OrchestratorError(api_gone(name, exc)) from exc
             get_run_logger().error("slice %s failed; rolling it back", name)
             started = time.monotonic()
             reverts = rollback_run(repo, name, run_id)
@@ -214,7 +195,7 @@ def orchestrator_failure(exc: BaseException) -> BaseException | None:
     return None
 
 
-def _api_gone(name: str, exc: BaseException) -> str:
+def api_gone(name: str, exc: BaseException) -> str:
     found = orchestrator_failure(exc)
     if isinstance(found, OrchestratorError):
         return str(found)
@@ -323,9 +304,7 @@ def _checked(
         table=[c.to_json() for c in checks],
         description=f"{result.plan.slice}: the checks after {result.step.name}",
     )
-    failed = [c for c in checks if c.status == "fail"] + [
-        c for c in blocking(checks, cfg) if c.status != "fail"
-    ]
+    failed = blocking(checks, cfg)
     summary = validation_summary(checks, failed)
     check_row = {"name": "validate", "action": "none", "reason": summary}
     progress(result.plan.slice, {**check_row, "checks": checks}, started)
@@ -347,68 +326,3 @@ def _artifact_key(kind: str, slice_name: str, step: str) -> str:
 
 def _run_id() -> str:
     return str(flow_run.get_id() or "local")
-
-
-def run_migration(config: MigrationConfig, names: list[str], args: Namespace) -> int:
-    """The command line's real run: one flow run; exit 0 done, 1 failed and rolled back."""
-    for name in ("prefect.flow_runs", "prefect.task_runs"):
-        logging.getLogger(name).addFilter(_QuietExpectedErrors())
-    _show_our_log_lines()
-    try:
-        return _run(config, args)
-    except BaseException as exc:
-        if isinstance(exc, RunInterruptedError) or orchestrator_failure(exc) is None:
-            raise
-        again = _same_command(config, args)
-        raise OrchestratorError(f"{_api_gone(args.slice, exc)}. To finish, run: {again}") from None
-
-
-def _same_command(config: MigrationConfig, args: Namespace) -> str:
-    words = ["python", "-m", "flows.migrate", "--slice", args.slice, "--phase", args.phase]
-    words += ["--config", str(config.source_path)]
-    words += [flag for flag, on in (("--rollback", args.rollback), ("--yes", args.yes)) if on]
-    return shlex.join(words)
-
-
-def _run(config: MigrationConfig, args: Namespace) -> int:
-    if args.rollback:
-        made = rollback(
-            slice=args.slice,
-            config=str(config.source_path),
-            push_local_commits=args.push_local_commits,
-            exclusive=False,
-        )
-        print(f"rolled back {args.slice}: {len(made)} revert commit(s)")
-        return 0
-    if not args.yes and args.phase == "all" and not sys.stdin.isatty():
-        raise MigrationError("phase 2 needs approval: run from a terminal, or pass --yes")
-    done = migrate(
-        slice=args.slice,
-        phase=args.phase,
-        config=str(config.source_path),
-        require_approval=not args.yes,
-        approval_mode="prompt",
-        push_local_commits=args.push_local_commits,
-        exclusive=False,  # a killed CLI run must not hold them until their lease expires
-    )
-    if getattr(args, "sandbox_info", None):
-        done = [{**outcome, "sandbox": args.sandbox_info} for outcome in done]
-    if args.output == "json":
-        print(json.dumps(done if args.slice == "all" else done[0], indent=2))
-    else:
-        print("\n".join(render_outcome(outcome) for outcome in done))
-        print(summary_line(done, getattr(args, "sandbox_info", None)))
-    return 0
-
-
-def _show_our_log_lines() -> None:
-    """Prefect sends our loggers to the flow run's log (the UI); the terminal shows them too."""
-    ours = logging.getLogger("ingress2tailscale")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    ours.addHandler(handler)
-    ours.propagate = False  # Prefect's console handler would print warnings twice
-    # Prefect resets the level of the logger it was given; our modules' own loggers keep theirs
-    for name in list(logging.root.manager.loggerDict):
-        if name.startswith("ingress2tailscale."):
-            logging.getLogger(name).setLevel(logging.INFO)
