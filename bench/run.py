@@ -37,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measure (median)")
     parser.add_argument("--work", type=Path, default=WORK, help="folder for the repo and config")
     parser.add_argument(
-        "--all-repeat", type=int, default=1, help="runs of each `--slice all` measure (median)"
+        "--all-repeat", type=int, default=1, help="cold runs of each `--slice all` (median)"
+    )
+    parser.add_argument(
+        "--warm-repeat", type=int, default=3, help="warm runs of each `--slice all` (median)"
     )
     parser.add_argument("--worker", nargs=2, metavar=("CONFIG", "SLICE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     results = measure_all(repo, config, max(1, args.repeat))
     counts = [max(1, n * args.apps // BENCH_APPS) for n in ALL_SLICES]
     configs = write_slice_configs(args.work, repo, counts)
-    many = measure_slices_all(repo, configs, max(1, args.all_repeat))
+    many = measure_slices_all(repo, configs, max(1, args.all_repeat), max(1, args.warm_repeat))
     many["discover_rss_kb"] = discover_peak_rss(repo)
     print_report(results, args.apps, max(1, args.repeat), many, args.apps)
     return 0
@@ -104,23 +107,34 @@ def clear_scan_cache(repo: Path) -> None:
         shutil.rmtree(path.parent, ignore_errors=True)
 
 
-def measure_slices_all(repo: Path, configs: dict[int, Path], repeat: int) -> dict[str, Any]:
-    """`--slice all` for each config: cold (no scan cache, no kept verdicts), then warm; the
-    baseline parse is measured again next to them (the machine's load moves)."""
+def measure_slices_all(
+    repo: Path, configs: dict[int, Path], repeat: int, warm_repeat: int
+) -> dict[str, Any]:
+    """`--slice all` for each config: cold (no scan cache, no kept verdicts), then warm; each
+    run right after a baseline parse of its own (the machine's load moves), which it is
+    divided by."""
     files = yaml_files(repo)
     runs: dict[str, Any] = {"baseline": [], "cold": {}, "warm": {}}
     for count, config in configs.items():
         for mode in ("cold", "warm"):
             runs[mode][count] = []
         for _ in range(repeat):
-            runs["baseline"].append(parse_all(files))
             clear_scan_cache(repo)
-            runs["cold"][count].append(run_subprocess(config, "all"))
-            runs["warm"][count].append(run_subprocess(config, "all"))
+            runs["cold"][count].append(_next_to_baseline(files, config))
+        for _ in range(warm_repeat):
+            runs["warm"][count].append(_next_to_baseline(files, config))
+        runs["baseline"] += [r["baseline"] for r in runs["cold"][count] + runs["warm"][count]]
         digests = {r["plan_sha256"] for r in runs["cold"][count] + runs["warm"][count]}
         if len(digests) != 1:
             raise SystemExit(f"bench: cold and warm runs of {count} slices planned differently")
     return runs
+
+
+def _next_to_baseline(files: list[Path], config: Path) -> dict[str, Any]:
+    """A baseline parse, then `--slice all` of `config`: its seconds over the baseline's."""
+    baseline = parse_all(files)["seconds"]
+    run = run_subprocess(config, "all")
+    return {**run, "baseline": baseline, "ratio": run["measured"] / baseline}
 
 
 def run_subprocess(config: Path, name: str = BENCH_SLICE) -> dict[str, Any]:
@@ -214,7 +228,7 @@ def print_report(
     outside = [r["wall"] - r["imports"] - r["config"] - r["measured"] for r in cold + warm]
     print(f"  start-up and exit {statistics.median(outside):.3f}")
     print(f"  imports {median(cold + warm, 'imports'):.3f}, config {median(cold, 'config'):.3f}")
-    all_base = median(many["baseline"], "seconds")
+    all_base = statistics.median(many["baseline"])
     ratios = print_many(many, all_base, app_count)
     print(f"cold_ratio={median(cold, 'measured') / base:.2f}")
     print(f"warm_ratio={median(warm, 'measured') / base:.2f}")
@@ -226,20 +240,21 @@ def print_report(
 def print_many(many: dict[str, Any], base: float, apps: int) -> dict[str, dict[int, float]]:
     """The `--slice all` table; returns seconds / baseline per mode and number of slices."""
     recorded = _recorded_digests()
-    print(f"--slice all (dry run: inventory + plans); baseline next to them {base:.3f} s")
+    print(f"--slice all (dry run: inventory + plans); baseline next to them {base:.3f} s (median)")
+    print("each ratio: a run's seconds over the baseline parse measured just before it (median)")
     print("slices  mode   seconds  ratio  peak RSS MB  digest")
     ratios: dict[str, dict[int, float]] = {"cold": {}, "warm": {}}
     for count in many["cold"]:
         for mode in ("cold", "warm"):
             runs = many[mode][count]
             seconds = median(runs, "measured")
-            ratios[mode][count] = seconds / base
+            ratios[mode][count] = median(runs, "ratio")
             rss = max(r["peak_rss_kb"] for r in runs) / 1024
             digest = runs[0]["plan_sha256"]
             known = recorded.get(f"{apps}x{count}")
             same = "" if known is None else " (= before)" if known == digest else " (CHANGED)"
             print(
-                f"{count:6d}  {mode}  {seconds:8.3f}  {seconds / base:5.2f}  {rss:11.0f}  "
+                f"{count:6d}  {mode}  {seconds:8.3f}  {ratios[mode][count]:5.2f}  {rss:11.0f}  "
                 f"{digest[:12]}{same}"
             )
     mid, large = list(many["cold"])[1:3]

@@ -355,7 +355,9 @@ class MigrationConfig(_Strict):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     slices: dict[str, Slice]
     source_path: Path = Field(default=Path("migration.yaml"), exclude=True)
-    _service_slices: tuple[dict[str, Slice], dict[str, ServiceSlice]] | None = PrivateAttr(None)
+    _by_kind: tuple[dict[str, Slice], dict[str, ServiceSlice], dict[str, LinksSlice]] | None = (
+        PrivateAttr(None)
+    )
 
     @field_validator("kubernetes", mode="before")
     @classmethod
@@ -376,11 +378,21 @@ class MigrationConfig(_Strict):
     def service_slices(self) -> dict[str, ServiceSlice]:
         """The slices that move a service (not `links`), in config order; made once, as the
         planner asks for them for every slice (do not change the dict)."""
-        cached = self._service_slices
+        return self._slices_by_kind()[1]
+
+    def links_slices(self) -> dict[str, LinksSlice]:
+        """The `links` slices, in config order (do not change the dict)."""
+        return self._slices_by_kind()[2]
+
+    def _slices_by_kind(
+        self,
+    ) -> tuple[dict[str, Slice], dict[str, ServiceSlice], dict[str, LinksSlice]]:
+        cached = self._by_kind
         if cached is None or cached[0] is not self.slices:
             services = {k: v for k, v in self.slices.items() if isinstance(v, ServiceSlice)}
-            cached = self._service_slices = (self.slices, services)
-        return cached[1]
+            links = {k: v for k, v in self.slices.items() if isinstance(v, LinksSlice)}
+            cached = self._by_kind = (self.slices, services, links)
+        return cached
 
     def slice_names(self) -> list[str]:
         return list(self.slices)

@@ -47,7 +47,7 @@ class HostnameIndex:
             affected |= self._by_path.get(path, set())
             for doc in inventory.in_file(path):
                 affected.update(self._by_ref.get((doc.kind, doc.namespace, doc.name), ()))
-        self._rederive(inventory, [n for n in self._names if n in affected])
+        self._rederive(inventory, sorted(affected, key=self._order.__getitem__))
 
     def _rederive(self, inventory: Inventory, names: list[str]) -> None:
         self._namespaces = inventory.kustomize_namespaces

@@ -224,8 +224,8 @@ def _plan_repo_steps(
 def _links_edit(config: MigrationConfig) -> list[ResourceRef]:
     """What the links slices edit: their homepage's ConfigMap and Deployment."""
     found = []
-    for sl in config.slices.values():
-        home = sl.consumers.homepage if isinstance(sl, LinksSlice) else None
+    for sl in config.links_slices().values():
+        home = sl.consumers.homepage
         if home is not None:
             found += [
                 ResourceRef("ConfigMap", home.namespace, home.configmap),

@@ -8,6 +8,7 @@ changed files last, and every index built so far is patched for the changed file
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from itertools import chain
@@ -47,20 +48,20 @@ class DocumentList(Sequence[Document]):
 class _Files:
     """The files of a view: those scanned, which no planned change alters, then the planned
     ones in the order they were last changed (a removed file is None there). A changed view
-    copies only the planned part."""
+    copies only the planned part, whose entries are replaced, never deleted (so the copy is
+    one block copy): each carries the count of its change, which orders them."""
 
     __slots__ = ("_order", "base", "planned")
 
     def __init__(
-        self, base: dict[str, _File], planned: dict[str, _File | None] | None = None
+        self, base: dict[str, _File], planned: dict[str, tuple[int, _File | None]] | None = None
     ) -> None:
         self.base, self.planned = base, planned or {}
         self._order: dict[str, int] | None = None
 
     def get(self, path: str) -> _File | None:
-        if path in self.planned:
-            return self.planned[path]
-        return self.base.get(path)
+        found = self.planned.get(path)
+        return self.base.get(path) if found is None else found[1]
 
     def __getitem__(self, path: str) -> _File:
         found = self.get(path)
@@ -73,11 +74,13 @@ class _Files:
 
     def items(self) -> Iterator[tuple[str, _File]]:
         planned = self.planned
-        if planned:
-            yield from ((p, f) for p, f in self.base.items() if p not in planned)
-        else:
+        if not planned:
             yield from self.base.items()
-        yield from ((p, f) for p, f in planned.items() if f is not None)
+            return
+        yield from ((p, f) for p, f in self.base.items() if p not in planned)
+        for path, (_, found) in sorted(planned.items(), key=lambda item: item[1][0]):
+            if found is not None:
+                yield path, found
 
     def values(self) -> Iterator[_File]:
         return (found for _, found in self.items())
@@ -86,23 +89,26 @@ class _Files:
         """Those of `paths` that are files here, in the files' order."""
         if self._order is None:
             self._order = {path: index for index, path in enumerate(self.base)}
-        order, planned, after = self._order, list(self.planned), len(self._order)
+        order, planned, after = self._order, self.planned, len(self._order)
 
         def place(path: str) -> int:
-            return after + planned.index(path) if path in self.planned else order[path]
+            found = planned.get(path)
+            return order[path] if found is None else after + found[0]
 
         return sorted((p for p in paths if self.get(p) is not None), key=place)
 
     def replaced(self, paths: Iterable[str], made: Mapping[str, _File]) -> _Files:
         """Without `paths`, then with `made` after the others, in its order."""
         planned = dict(self.planned)
-        for path in paths:
-            planned.pop(path, None)
-        planned.update(made)
-        planned.update((path, None) for path in paths if path not in made)
+        for path, found in made.items():
+            planned[path] = (next(_CHANGES), found)
+        planned.update((path, (next(_CHANGES), None)) for path in paths if path not in made)
         files = _Files(self.base, planned)
         files._order = self._order  # of the scanned files, which are the same
         return files
+
+
+_CHANGES = itertools.count()  # orders the planned files of every view
 
 
 class _File:
