@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from functools import cached_property, lru_cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -305,24 +305,42 @@ class Inventory:
         applied = self.applied if applied_only else None
         return [self._view.document(r) for r in rows if applied is None or r[0] in applied]
 
-    def in_namespace(self, namespace: str) -> list[Document]:
-        """The documents of one namespace, in the order of `documents`."""
-        return [self._view.document(r) for r in self._view.in_namespace(namespace)]
+    def in_namespace(self, namespace: str, naming: str | None = None) -> list[Document]:
+        """The documents of one namespace, in the order of `documents`; `naming`: only those
+        whose text holds it."""
+        rows = self._view.in_namespace(namespace)
+        if naming is None:
+            return [self._view.document(r) for r in rows]
+        return self._naming(rows, naming)
+
+    def _naming(self, rows: Iterable[Ident], needle: str) -> list[Document]:
+        """The documents of `rows` whose text holds `needle` (a file without it: none made)."""
+        in_file: dict[str, bool] = {}
+        found = []
+        for row in rows:
+            hit = in_file.get(row[0])
+            if hit is None:
+                hit = in_file[row[0]] = needle in self._view.text_of(row[0])
+            if hit:
+                doc = self._view.document(row)
+                if needle in doc.text:
+                    found.append(doc)
+        return found
 
     def kustomization_for(self, path: str) -> str | None:
         """The kustomization file of the folder holding `path`, if the folder has one."""
-        folder = PurePosixPath(path).parent
+        folder = posixpath.dirname(path)
         for name in KUSTOMIZATION_FILES:
-            candidate = str(folder / name) if str(folder) != "." else name
+            candidate = f"{folder}/{name}" if folder else name
             if self.tree.exists(candidate):
                 return candidate
         return None
 
     def ingresses_using_secret(self, namespace: str, secret: str) -> list[Document]:
         """Ingresses of a namespace whose TLS section names `secret`."""
-        ingresses = self.of_kind("Ingress", namespace)
+        rows = [r for r in self._view.in_namespace(namespace) if r[5] == "Ingress"]
         # the text test spares parsing the Ingresses that cannot name the secret
-        return [d for d in ingresses if secret in d.text and secret in tls_secrets(d.body)]
+        return [d for d in self._naming(rows, secret) if secret in tls_secrets(d.body)]
 
     def with_changes(self, changes: Mapping[str, str | None]) -> Inventory:
         """The inventory once `changes` are applied: only the changed files are scanned again."""
