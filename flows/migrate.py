@@ -10,6 +10,7 @@ from pathlib import Path
 
 from flows import interrupts
 from flows.cli import run_cli
+from flows.sandbox import sandboxed
 from flows.temp_server import start_temporary_server
 from ingress2tailscale.config import NO_SLICES, MigrationConfig, load_config
 from ingress2tailscale.errors import ConfigError
@@ -77,8 +78,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.sandbox:
         return _main(args, args.config)
     load_config(args.config)  # the user's config is checked before a sandbox starts for it
-    from flows.sandbox import sandboxed
-
     if not args.dry_run:  # before Prefect and git start helpers: Ctrl-C must not reach them
         interrupts.install()
     # a real run uses the running sandbox's Prefect server, else a temporary one that starts

@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,8 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from flows.cli import run_cli
+from flows.sandbox_server import SandboxPrefectServer
+from flows.temp_server import begin_temporary_server
 from ingress2tailscale.config import load_config
 from ingress2tailscale.errors import ConfigError, MigrationError
+from ingress2tailscale.sandbox.faults import FAULT_NAMES
 
 STATE_DIR = Path(".sandbox")
 INFO_FILE = "sandbox.json"
@@ -154,6 +158,8 @@ def _status(state: Path) -> int:
 
 
 def _fault(state: Path, name: str, slice_name: str | None, clear: bool) -> int:
+    # the emulators are the `sandbox` extra: imported only where a sandbox is run or armed, so
+    # `down`, `status` and `--sandbox` against a running sandbox start without them
     from ingress2tailscale.sandbox.world import arm_fault
 
     info = running_info(state)
@@ -165,8 +171,6 @@ def _fault(state: Path, name: str, slice_name: str | None, clear: bool) -> int:
 
 
 def _fault_names() -> list[str]:
-    from ingress2tailscale.sandbox.faults import FAULT_NAMES
-
     return list(FAULT_NAMES)
 
 
@@ -174,8 +178,7 @@ def _fault_names() -> list[str]:
 
 
 def _serve(config_path: Path, state: Path) -> int:
-    from flows.sandbox_server import SandboxPrefectServer
-    from ingress2tailscale.sandbox.world import Sandbox
+    from ingress2tailscale.sandbox.world import Sandbox  # the `sandbox` extra (see `_fault`)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -198,8 +201,6 @@ def sandboxed(
     duration of the `with` (stopped and removed at its end). With `prefect`, the run's Prefect
     server: the running sandbox's, else a temporary one that starts while the sandbox does
     (`server_ready` waits for it)."""
-    from flows.temp_server import begin_temporary_server
-
     run = running_sandbox(config_path, state)
     server_ready: Callable[[], object] = _nothing
     if prefect and (run is None or "PREFECT_API_URL" not in run.environ):
@@ -207,7 +208,7 @@ def sandboxed(
     if run is not None:
         yield dataclasses.replace(run, server_ready=server_ready)
         return
-    from ingress2tailscale.sandbox.world import Sandbox
+    from ingress2tailscale.sandbox.world import Sandbox  # the `sandbox` extra (see `_fault`)
 
     with (
         tempfile.TemporaryDirectory(prefix="ingress2tailscale-sandbox-") as scratch,
@@ -293,8 +294,6 @@ def _alive(pid: int) -> bool:
 
 def _clear(state: Path) -> None:
     """A stopped sandbox's files go before a new one starts."""
-    import shutil
-
     if state.exists():
         shutil.rmtree(state)
 

@@ -23,6 +23,7 @@ from uuid import UUID
 os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")
 
 from flows.cli import run_cli
+from flows.sandbox import running_sandbox
 from ingress2tailscale.config import load_config
 from ingress2tailscale.errors import ConfigError
 
@@ -57,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "http://127.0.0.1:4200/api after `prefect server start`)"
         )
     config = load_config(args.config)  # a bad config stops here (exit 2), not in every run
+    # Prefect only now: it reads PREFECT_API_URL once, at import (`--sandbox` has just set it),
+    # and bad input is said without waiting for it to load
     from prefect import Flow, serve
     from prefect.deployments.runner import RunnerDeployment
 
@@ -98,8 +101,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _use_the_sandbox(config_path: Path) -> Path:
     """The running sandbox's config; its credentials and server go into this process's
     environment, which the runs inherit."""
-    from flows.sandbox import running_sandbox
-
     load_config(config_path)  # the user's config is checked first
     run = running_sandbox(config_path)
     if run is None:

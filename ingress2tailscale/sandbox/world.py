@@ -15,7 +15,6 @@ given (the API URL, the kubeconfig, the apply command, the probes' name map and 
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shlex
@@ -26,7 +25,6 @@ from typing import Any, Protocol
 
 from ingress2tailscale.config import MigrationConfig, ServiceSlice, load_config
 from ingress2tailscale.errors import ConfigError
-from ingress2tailscale.kinds import OPERATOR_CLIENT_ID_KEY, OPERATOR_CLIENT_SECRET_KEY
 from ingress2tailscale.sandbox.cluster.flux import FluxSimulator
 from ingress2tailscale.sandbox.cluster.kube import KubeEmulator
 from ingress2tailscale.sandbox.cluster.loop import PollLoop
@@ -109,7 +107,6 @@ class Sandbox(Started):
         endpoints = Endpoints(state / "endpoints", faults=faults)
         self._stack.append(_Closing(endpoints))
         op = cfg.kubernetes.operator
-        _seed_operator(kube, op.namespace, op.deployment, op.oauth_secret, start.operator)
         flux_cfg = cfg.gitops.flux
         flux = FluxSimulator(
             kube,
@@ -129,7 +126,9 @@ class Sandbox(Started):
             client_id=start.operator.id,
             endpoints=endpoints,
             faults=faults,
+            oauth_secret=op.oauth_secret,
         )
+        operator.install()  # the chart's objects are there before anyone asks for them
         names = NamesFile(endpoints, state / "names.json")
         for loop in (flux, operator, names):
             loop.start()
@@ -226,42 +225,6 @@ class NamesFile(PollLoop):
             partial.write_text(text, encoding="utf-8")
             partial.replace(self.path)
             self._written = text
-
-
-def _seed_operator(
-    kube: KubeEmulator, namespace: str, deployment: str, secret: str, client: Any
-) -> None:
-    """The operator's Deployment and its OAuth Secret, as the operator's Helm chart makes them."""
-    labels = {"app": deployment}
-    kube.create(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": deployment, "namespace": namespace, "labels": labels},
-            "spec": {
-                "replicas": 1,
-                "strategy": {"type": "Recreate"},
-                "selector": {"matchLabels": labels},
-                "template": {"metadata": {"labels": labels}, "spec": {"containers": []}},
-            },
-        }
-    )
-
-    def b64(text: str) -> str:
-        return base64.b64encode(text.encode()).decode()
-
-    kube.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": secret, "namespace": namespace},
-            "type": "Opaque",
-            "data": {
-                OPERATOR_CLIENT_ID_KEY: b64(client.id),
-                OPERATOR_CLIENT_SECRET_KEY: b64(client.secret),
-            },
-        }
-    )
 
 
 def arm_fault(info: dict[str, Any], name: str, slice_name: str | None, *, clear: bool) -> str:

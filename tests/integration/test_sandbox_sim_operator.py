@@ -19,6 +19,8 @@ from pydantic import SecretStr
 from ingress2tailscale.adapters.probes import probe_dns, probe_https, probe_tcp
 from ingress2tailscale.adapters.tailscale_api import OAuthClient, TailscaleClient
 from ingress2tailscale.adapters.tailscale_models import Device
+from ingress2tailscale.kinds import SECRET
+from ingress2tailscale.sandbox.cluster.operator import OperatorSimulator
 from ingress2tailscale.sandbox.endpoints import TCP_GREETING
 from ingress2tailscale.sandbox.faults import (
     API_500,
@@ -294,6 +296,23 @@ def test_the_operator_oauth_secret_holds_the_client_of_the_tailnet(sandbox: Sand
         TailscaleClient(credentials, api_url=emulator.url, tailnet=TAILNET) as tailscale,
     ):
         assert tailscale.list_vip_services() == []  # the operator's own client can list them
+
+
+def test_the_operator_installs_its_secret_under_the_configured_name(sandbox: Sandbox) -> None:
+    other = OperatorSimulator(
+        sandbox.kube,
+        sandbox.tailnet,
+        TAILNET,
+        operator_namespace="ts-other",
+        client_id=OPERATOR_CLIENT,
+        oauth_secret="ts-oauth",
+    )
+    other.install()  # what the chart installs, before any pass of its loop
+    credentials = sandbox.client.oauth_client_of("ts-other", "ts-oauth")
+    assert credentials is not None and credentials.client_id == OPERATOR_CLIENT
+    assert credentials.client_secret.get_secret_value() == OPERATOR_CLIENT_SECRET
+    assert not sandbox.client.exists(SECRET, "ts-other", "operator-oauth")
+    assert sandbox.client.deployment_selector("ts-other", "operator") == "app=operator"
 
 
 def test_a_recycled_pod_has_a_new_name_and_is_ready_again(sandbox: Sandbox) -> None:

@@ -114,6 +114,7 @@ class OperatorSimulator(PollLoop):
         endpoints: Endpoints | None = None,
         faults: Faults | None = None,
         *,
+        oauth_secret: str = OPERATOR_OAUTH_SECRET,
         interval_s: float = DEFAULT_INTERVAL_S,
         start_delay_s: float = START_DELAY_S,
     ) -> None:
@@ -124,6 +125,7 @@ class OperatorSimulator(PollLoop):
             operator_deployment,
             client_id,
         )
+        self.oauth_secret = oauth_secret  # the Secret's name (`kubernetes.operator.oauth_secret`)
         self.endpoints, self.faults = endpoints, faults or Faults()
         self.start_delay_s = start_delay_s
         self.pod: str | None = None  # the current pod's name
@@ -164,9 +166,11 @@ class OperatorSimulator(PollLoop):
 
     # --- the operator's own pod ---------------------------------------------------------
 
-    def _install(self) -> None:
+    def install(self) -> None:
         """What the operator's chart installs: its namespace, the Deployment (whose selector
-        finds its pods) and the Secret `operator-oauth` with the client's credentials (B.1)."""
+        finds its pods) and the OAuth Secret with the client's credentials (B.1). Each pod
+        start installs what is missing; a sandbox calls it first, so the Secret is there
+        before the loop's first pass."""
         if self.kube.get(NAMESPACE, None, self.namespace) is None:
             self.kube.create(
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
@@ -176,12 +180,13 @@ class OperatorSimulator(PollLoop):
         with self.tailnet.lock:
             client = self.tailnet.oauth_clients.get(self.client_id)
             secret = client.secret if client else ""
-        if secret and self.kube.get(SECRET, self.namespace, OPERATOR_OAUTH_SECRET) is None:
-            self.kube.create(oauth_secret_body(self.namespace, self.client_id, secret))
+        if secret and self.kube.get(SECRET, self.namespace, self.oauth_secret) is None:
+            body = oauth_secret_body(self.namespace, self.oauth_secret, self.client_id, secret)
+            self.kube.create(body)
 
     def _keep_pod(self) -> None:
         if self.pod is None:
-            self._install()
+            self.install()
         labels = {"app": self.deployment, "pod-template-hash": self._template_hash}
         live = {
             _name(p)

@@ -18,7 +18,6 @@ from ingress2tailscale.kinds import (
     INGRESS,
     OPERATOR_CLIENT_ID_KEY,
     OPERATOR_CLIENT_SECRET_KEY,
-    OPERATOR_OAUTH_SECRET,
     PARENT_NAMESPACE_LABEL,
     PARENT_RESOURCE_LABEL,
     PARENT_TYPE_LABEL,
@@ -125,7 +124,7 @@ def deployment_body(namespace: str, name: str) -> dict[str, Any]:
     return {
         "apiVersion": DEPLOYMENT.api_version,
         "kind": DEPLOYMENT.kind,
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "spec": {
             "replicas": 1,
             "strategy": {"type": "Recreate"},
@@ -135,13 +134,16 @@ def deployment_body(namespace: str, name: str) -> dict[str, Any]:
     }
 
 
-def oauth_secret_body(namespace: str, client_id: str, client_secret: str) -> dict[str, Any]:
-    """Secret `operator-oauth`, the credentials the operator reads at start (B.1)."""
+def oauth_secret_body(
+    namespace: str, name: str, client_id: str, client_secret: str
+) -> dict[str, Any]:
+    """The OAuth Secret (the chart's `operator-oauth`), the credentials the operator reads at
+    start (B.1)."""
     data = {OPERATOR_CLIENT_ID_KEY: client_id, OPERATOR_CLIENT_SECRET_KEY: client_secret}
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": OPERATOR_OAUTH_SECRET, "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace},
         "type": "Opaque",
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }

@@ -11,7 +11,7 @@ import urllib3
 from kubernetes import client as k8s
 
 from ingress2tailscale.adapters.kubernetes import KubeClient
-from ingress2tailscale.adapters.kubernetes_models import Target, same_revision, selector_matches
+from ingress2tailscale.adapters.kubernetes.models import Target, same_revision, selector_matches
 from ingress2tailscale.errors import ClusterError, ClusterNotFoundError
 from ingress2tailscale.kinds import KUSTOMIZATION, SECRET, SERVICE
 

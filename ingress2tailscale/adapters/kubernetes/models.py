@@ -165,3 +165,11 @@ def exposed_of(kind: str, obj: Mapping[str, Any]) -> Exposed:
         condition_of(obj, PROXY_READY_CONDITION),
         tuple(sorted(k for k in annotations if str(k).startswith(LAN_LB_PREFIXES))),
     )
+
+
+def name_of(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name") or "")
+
+
+def labels_of(obj: Mapping[str, Any]) -> dict[str, str]:
+    return dict((obj.get("metadata") or {}).get("labels") or {})
