@@ -294,8 +294,8 @@ def _other_mentions(
     named = re.compile(rf"(?<![-\w.]){re.escape(secret)}(?![-\w.])")
     return [
         d
-        for d in ws.inventory.in_namespace(exp.source.namespace, naming=secret)
-        if d.ref not in skip and named.search(d.text)
+        for d in ws.inventory.in_namespace(exp.source.namespace)
+        if d.ref not in skip and secret in d.text and named.search(d.text)
     ]
 
 

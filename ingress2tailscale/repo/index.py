@@ -249,9 +249,11 @@ class DocumentIndex:
         view.problems = [row for row in self.problems if row[0] not in paths]
         view.problems += [row for row in special if row[5] == PROBLEM]
         entries = view.entries = dict(self.entries)
-        for path in paths & entries.keys():
-            del entries[path]
-        entries.update((r[0], _lines(r[7])) for r in special if r[5] == ENTRIES)
+        listed = {r[0]: _lines(r[7]) for r in special if r[5] == ENTRIES}
+        for path in paths:  # replaced ones are overwritten below: the dict keeps no holes
+            if path in entries and path not in listed:
+                del entries[path]
+        entries.update(listed)
         if self._first is not None:
             self._first_replaced(view, paths, removed, added)
         if self._by_ns is not None:
@@ -263,12 +265,15 @@ class DocumentIndex:
         self, paths: set[str], removed: list[Ident], added: list[Ident]
     ) -> dict[str, list[Ident]]:
         """The rows by kind found so far, once `paths` are gone and `added` appended."""
-        gone = {row[5] for row in removed}
         by_kind = {}
         for kind, rows in self._by_kind.items():
-            kept = [r for r in rows if r[0] not in paths] if kind in gone else rows
+            gone = [r for r in removed if r[5] == kind]
             new = [r for r in added if r[5] == kind]
-            by_kind[kind] = kept + new if new else kept
+            if gone:
+                rows = list(rows)
+                for row in gone:
+                    rows.remove(row)  # found by identity: the same row objects
+            by_kind[kind] = rows + new if new else rows
         return by_kind
 
     def _first_replaced(

@@ -305,27 +305,9 @@ class Inventory:
         applied = self.applied if applied_only else None
         return [self._view.document(r) for r in rows if applied is None or r[0] in applied]
 
-    def in_namespace(self, namespace: str, naming: str | None = None) -> list[Document]:
-        """The documents of one namespace, in the order of `documents`; `naming`: only those
-        whose text holds it."""
-        rows = self._view.in_namespace(namespace)
-        if naming is None:
-            return [self._view.document(r) for r in rows]
-        return self._naming(rows, naming)
-
-    def _naming(self, rows: Iterable[Ident], needle: str) -> list[Document]:
-        """The documents of `rows` whose text holds `needle` (a file without it: none made)."""
-        in_file: dict[str, bool] = {}
-        found = []
-        for row in rows:
-            hit = in_file.get(row[0])
-            if hit is None:
-                hit = in_file[row[0]] = needle in self._view.text_of(row[0])
-            if hit:
-                doc = self._view.document(row)
-                if needle in doc.text:
-                    found.append(doc)
-        return found
+    def in_namespace(self, namespace: str) -> list[Document]:
+        """The documents of one namespace, in the order of `documents`."""
+        return [self._view.document(r) for r in self._view.in_namespace(namespace)]
 
     def kustomization_for(self, path: str) -> str | None:
         """The kustomization file of the folder holding `path`, if the folder has one."""
@@ -338,9 +320,9 @@ class Inventory:
 
     def ingresses_using_secret(self, namespace: str, secret: str) -> list[Document]:
         """Ingresses of a namespace whose TLS section names `secret`."""
-        rows = [r for r in self._view.in_namespace(namespace) if r[5] == "Ingress"]
+        ingresses = self.of_kind("Ingress", namespace)
         # the text test spares parsing the Ingresses that cannot name the secret
-        return [d for d in self._naming(rows, secret) if secret in tls_secrets(d.body)]
+        return [d for d in ingresses if secret in d.text and secret in tls_secrets(d.body)]
 
     def with_changes(self, changes: Mapping[str, str | None]) -> Inventory:
         """The inventory once `changes` are applied: only the changed files are scanned again."""
