@@ -167,6 +167,7 @@ class Inventory:
         self.flux_targets = flux_targets or {}  # Flux Kustomization path -> targetNamespace
         self._view = view
         self._patch_cache: dict[str, set[str]] = {}
+        self._kustomizations: dict[str, str | None] = {}  # folder -> its kustomization file
         # what `applied` may reuse: the Applied of the inventory this one changed, and the change
         self._earlier: tuple[Applied | None, Mapping[str, Change] | None] = (None, None)
 
@@ -312,11 +313,16 @@ class Inventory:
     def kustomization_for(self, path: str) -> str | None:
         """The kustomization file of the folder holding `path`, if the folder has one."""
         folder = posixpath.dirname(path)
+        if folder in self._kustomizations:
+            return self._kustomizations[folder]
+        found = None
         for name in KUSTOMIZATION_FILES:
             candidate = f"{folder}/{name}" if folder else name
             if self.tree.exists(candidate):
-                return candidate
-        return None
+                found = candidate
+                break
+        self._kustomizations[folder] = found
+        return found
 
     def ingresses_using_secret(self, namespace: str, secret: str) -> list[Document]:
         """Ingresses of a namespace whose TLS section names `secret`."""
@@ -362,6 +368,9 @@ class Inventory:
         inventory = Inventory(tree, view, namespaces, self.direct_namespaces, self.flux_targets)
         inventory._folders = folders
         inventory._patch_cache = dict(self._patch_cache)
+        kept = inventory._kustomizations = dict(self._kustomizations)
+        for folder in {posixpath.dirname(path) for path in changes}:
+            kept.pop(folder, None)  # a file of the folder changed: asked again
         for path in changes:
             inventory._patch_cache.pop(path, None)
         if "applied" in self.__dict__:  # computed here: the changed one reuses what it can
