@@ -367,12 +367,13 @@ class Inventory:
         view = self._view.replaced(set(changes), texts, _rows_of(added, namespaces))
         inventory = Inventory(tree, view, namespaces, self.direct_namespaces, self.flux_targets)
         inventory._folders = folders
-        inventory._patch_cache = dict(self._patch_cache)
-        kept = inventory._kustomizations = dict(self._kustomizations)
-        for folder in {posixpath.dirname(path) for path in changes}:
-            kept.pop(folder, None)  # a file of the folder changed: asked again
+        # what the changed files cannot alter is carried: their own patch lists, and the
+        # kustomization file of their folders, are asked again
+        patches = inventory._patch_cache = dict(self._patch_cache)
+        kustomizations = inventory._kustomizations = dict(self._kustomizations)
         for path in changes:
-            inventory._patch_cache.pop(path, None)
+            patches.pop(path, None)
+            kustomizations.pop(posixpath.dirname(path), None)
         if "applied" in self.__dict__:  # computed here: the changed one reuses what it can
             steps = {p: Change(bool(self._view.in_file(p)), bool(view.in_file(p))) for p in changes}
             inventory._earlier = (self.applied, steps)
@@ -498,7 +499,7 @@ def _flux_targets(view: DocumentIndex) -> dict[str, str]:
     """Path -> targetNamespace of the repo's Flux Kustomizations that set one."""
     found = {}
     for row in view.of_kind("Kustomization"):
-        if not row[6].startswith(FLUX_KUSTOMIZE_API):
+        if not _is_flux(row):
             continue
         target = flux_target(view.document(row).body)
         if target is not None:
