@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ def build_kustomizations(tree: PlannedTree, broken: set[str]) -> list[Notice]:
     nearest = {k for p in tree.changed for k in tree.kustomizations_above(p)[:1]}
     remote = {k: _remote_entries(tree, k) for k in nearest}
     notices = [_unfollowed(k, entries) for k, entries in sorted(remote.items()) if entries]
-    kubectl = shutil.which("kubectl")
+    kubectl = _kubectl(os.environ.get("PATH"))
     kfiles = {k for k in nearest if not remote[k] and not _holds(k, broken)}
     if not kfiles or kubectl is None:
         return notices
@@ -81,6 +81,12 @@ def build_kustomizations(tree: PlannedTree, broken: set[str]) -> list[Notice]:
                 verdicts[kpath] = _run_kustomize(kubectl, copy, kpath)
                 write_verdict(store, key, verdicts[kpath] or [])
     return notices + [n for k in sorted(kfiles) for n in verdicts[k] or []]
+
+
+@lru_cache(maxsize=8)
+def _kubectl(path: str | None) -> str | None:
+    """kubectl on this PATH (looked up once per PATH)."""
+    return shutil.which("kubectl", path=path)
 
 
 def _unfollowed(kpath: str, entries: list[str]) -> Notice:
@@ -376,8 +382,15 @@ def _load_kustomization(tree: PlannedTree, kpath: str) -> dict[str, Any]:
 
 
 def _read_kustomization(tree: PlannedTree, kpath: str) -> dict[str, Any]:
+    return _kustomization_data(tree.read(kpath))
+
+
+@lru_cache(maxsize=4096)
+def _kustomization_data(text: str) -> dict[str, Any]:
+    """A kustomization's text read as data (kept by text: most are read for step after step;
+    the checks only read it)."""
     try:
-        data = yaml.load(tree.read(kpath), Loader=yaml.CSafeLoader)
+        data = yaml.load(text, Loader=yaml.CSafeLoader)
     except yaml.YAMLError:
         return {}
     if not isinstance(data, dict):

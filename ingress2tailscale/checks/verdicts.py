@@ -1,6 +1,7 @@
 """Verdicts of the static checks kept between runs, next to the scan cache: `kubectl kustomize`
 results keyed by the content it built, and whole check results keyed by their inputs plus the
 answers the disk gave them (a verdict is reused only while the disk still answers the same).
+The manifests phase 1 renders are kept the same way, keyed by the objects they are rendered from.
 
 A probe is a question the checks asked of the planned tree (the earlier planned changes laid over
 the disk), so a verdict does not depend on planned changes the checks never looked at: the same
@@ -16,13 +17,15 @@ import sys
 from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from ingress2tailscale.model import Notice
 from ingress2tailscale.repo.cache import scan_cache_path
 
 KUBECTL_STORE = "kustomize-v1"
 CHECKS_STORE = "checks-v1"
-# the code that decides a check's verdict: a new version of any of it is a new key
+RENDER_STORE = "render-v1"
+# the code that decides a check's verdict or renders a manifest: a new version is a new key
 VERDICT_MODULES = (
     "ingress2tailscale.checks.manifests",
     "ingress2tailscale.checks.kustomize",
@@ -31,7 +34,14 @@ VERDICT_MODULES = (
     "ingress2tailscale.model",
     "ingress2tailscale.checks.verdicts",
 )
-LIBRARY_MODULES = ("yaml", "yaml._yaml", "jsonschema", "referencing", "kubernetes_validate")
+LIBRARY_MODULES = (
+    "yaml",
+    "yaml._yaml",
+    "jsonschema",
+    "referencing",
+    "kubernetes_validate",
+    "ruamel.yaml",
+)
 
 # a question asked of the disk: ("file" | "dir" | "read", repo-relative path) and its answer
 Probe = tuple[str, str, bool | str]
@@ -54,6 +64,21 @@ def read_verdict(store: Path | None, key: str) -> list[Notice] | None:
 
 def write_verdict(store: Path | None, key: str, notices: list[Notice]) -> None:
     _write_json(store, key, [n.to_json() for n in notices])
+
+
+def read_kept_text(store: Path | None, key: str) -> str | None:
+    """A text kept under `key` (a rendered manifest), or None."""
+    if store is None:
+        return None
+    try:
+        text = json.loads((store / key).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return text if isinstance(text, str) else None
+
+
+def write_kept_text(store: Path | None, key: str, text: str) -> None:
+    _write_json(store, key, text)
 
 
 def read_traced(
@@ -96,9 +121,23 @@ def inputs_key(*parts: object) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def typed(value: Any) -> Any:
+    """`value` as JSON that keeps each scalar's type, for a key of what YAML is rendered from:
+    `1` and `"1"` render differently, and so do a plain and a quoted string. TypeError for a
+    value JSON cannot hold (a date)."""
+    if isinstance(value, dict):
+        return ["map", [[typed(k), typed(v)] for k, v in value.items()]]
+    if isinstance(value, list):
+        return ["seq", [typed(v) for v in value]]
+    if value is None or isinstance(value, str | int | float):  # bool is an int
+        return [f"{type(value).__module__}.{type(value).__qualname__}", value]
+    raise TypeError(f"not JSON: {type(value).__qualname__}")
+
+
 @cache
 def code_fingerprint() -> str:
-    """Our checking code (its bytes) and the libraries it uses (where and when installed)."""
+    """Our checking and rendering code (its bytes) and the libraries it uses (where and when
+    installed)."""
     digest = hashlib.sha256(sys.version.encode())
     for name in VERDICT_MODULES:
         digest.update(Path(_module_file(name)).read_bytes())

@@ -40,14 +40,14 @@ def make_yaml(sample: str = "") -> YAML:
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 4096
-    if _indents_sequences(sample):
+    if indents_sequences(sample):
         yaml.indent(mapping=2, sequence=4, offset=2)
     else:
         yaml.indent(mapping=2, sequence=2, offset=0)
     return yaml
 
 
-def _indents_sequences(sample: str) -> bool:
+def indents_sequences(sample: str) -> bool:
     """True when block sequences sit two spaces deeper than their key (the common style)."""
     lines = sample.splitlines()
     for key_line, item in itertools.pairwise(lines):
@@ -119,7 +119,7 @@ def comment_out_document(file_text: str, doc: Document, note: Iterable[str]) -> 
 def add_resource(kustomization_text: str, doc: Document, entry: str) -> str:
     """Append `entry` to a kustomization's `resources` unless it is listed already."""
     chunk = kustomization_text[doc.start : doc.end]
-    spliced = resources_list.add_entry(chunk, entry, _indents_sequences(chunk))
+    spliced = resources_list.add_entry(chunk, entry, indents_sequences(chunk))
     if spliced is not None:  # the plain shape: what the round trip would write
         return _replace_chunk(kustomization_text, doc, spliced)
     return add_resource_by_round_trip(kustomization_text, doc, entry)
@@ -141,7 +141,7 @@ def add_resource_by_round_trip(kustomization_text: str, doc: Document, entry: st
 def remove_resource(kustomization_text: str, doc: Document, entry: str) -> str:
     """Remove `entry` from a kustomization's `resources`."""
     chunk = kustomization_text[doc.start : doc.end]
-    spliced = resources_list.remove_entry(chunk, entry, _indents_sequences(chunk))
+    spliced = resources_list.remove_entry(chunk, entry, indents_sequences(chunk))
     if spliced is not None:  # the plain shape: what the round trip would write
         return _replace_chunk(kustomization_text, doc, spliced)
     return remove_resource_by_round_trip(kustomization_text, doc, entry)

@@ -21,6 +21,18 @@ from ingress2tailscale.repo.inventory import Inventory, iter_backends, tls_secre
 
 
 def derive_exposure(config: MigrationConfig, inventory: Inventory, name: str) -> Exposure:
+    """The slice's exposure on `inventory`: derived once per inventory and config."""
+    key = ("exposure", name)
+    kept = inventory.derived.get(key)
+    if isinstance(kept, tuple) and kept[0] is config:
+        exp: Exposure = kept[1]
+        return exp
+    exp = _derive_exposure(config, inventory, name)
+    inventory.derived[key] = (config, exp)
+    return exp
+
+
+def _derive_exposure(config: MigrationConfig, inventory: Inventory, name: str) -> Exposure:
     spec = config.service_slices()[name]
     ref = ResourceRef(spec.source.kind, spec.source.namespace, spec.source.name)
     source = inventory.get(ref)

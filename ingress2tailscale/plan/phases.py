@@ -8,6 +8,14 @@ from typing import Any
 
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
+from ingress2tailscale.checks.verdicts import (
+    RENDER_STORE,
+    inputs_key,
+    read_kept_text,
+    typed,
+    verdict_store,
+    write_kept_text,
+)
 from ingress2tailscale.edit import manifests
 from ingress2tailscale.kinds import (
     FORWARD_ANNOTATION,
@@ -31,12 +39,27 @@ def plan_phase1(ws: Workspace, exp: Exposure) -> list[Notice]:
     obj = render_service(exp) if exp.spec.expose == "tcp" else render_ingress(exp)
     existing = ws.read(exp.new_path)
     style = ws.read(exp.source.path) or ""
-    text = manifests.render([obj], [] if existing else _header(exp), style)
+    text = _render(ws, obj, [] if existing else _header(exp), style)
     if existing:
         text = existing + ("" if existing.endswith("\n") else "\n") + "---\n" + text
     ws.write(exp.new_path, text)
     _list_in_kustomization(ws, exp.new_path)
     return _phase1_notices(ws, exp)
+
+
+def _render(ws: Workspace, obj: dict[str, Any], header: list[str], style: str) -> str:
+    """The new manifest's text, or the same text kept from an earlier run that rendered the
+    same object, header and sequence style with the same code."""
+    try:
+        key = inputs_key("render", typed(obj), header, manifests.indents_sequences(style))
+    except TypeError:  # a value JSON cannot hold (a date): rendered, not kept
+        return manifests.render([obj], header, style)
+    store = verdict_store(ws.inventory.tree.root, RENDER_STORE)
+    text = read_kept_text(store, key)
+    if text is None:
+        text = manifests.render([obj], header, style)
+        write_kept_text(store, key, text)
+    return text
 
 
 def _header(exp: Exposure) -> list[str]:

@@ -168,6 +168,8 @@ class Inventory:
         self._view = view
         self._patch_cache: dict[str, set[str]] = {}
         self._kustomizations: dict[str, str | None] = {}  # folder -> its kustomization file
+        # what planning derived from this inventory (it is not changed once made), by its key
+        self.derived: dict[object, object] = {}
         # what `applied` may reuse: the Applied of the inventory this one changed, and the change
         self._earlier: tuple[Applied | None, Mapping[str, Change] | None] = (None, None)
 

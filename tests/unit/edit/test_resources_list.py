@@ -10,9 +10,9 @@ import pytest
 from bench.generate import generate_repo
 from ingress2tailscale.edit import resources_list
 from ingress2tailscale.edit.manifests import (
-    _indents_sequences,
     add_resource,
     add_resource_by_round_trip,
+    indents_sequences,
     remove_resource,
     remove_resource_by_round_trip,
 )
@@ -70,7 +70,7 @@ def _same_as_round_trip(text: str) -> int:
     for entry in ENTRIES:
         assert add_resource(text, doc, entry) == add_resource_by_round_trip(text, doc, entry)
         assert remove_resource(text, doc, entry) == remove_resource_by_round_trip(text, doc, entry)
-        indents = _indents_sequences(chunk)
+        indents = indents_sequences(chunk)
         spliced += resources_list.add_entry(chunk, entry, indents) is not None
         spliced += resources_list.remove_entry(chunk, entry, indents) is not None
     return spliced
