@@ -317,8 +317,8 @@ def _other_mentions(
     named = re.compile(rf"(?<![-\w.]){re.escape(secret)}(?![-\w.])")
     return [
         d
-        for d in ws.inventory.in_namespace(exp.source.namespace)
-        if d.ref not in skip and secret in d.text and named.search(d.text)
+        for d in ws.inventory.naming_in_namespace(exp.source.namespace, secret)
+        if d.ref not in skip and named.search(d.text)
     ]
 
 

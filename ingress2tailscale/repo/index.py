@@ -115,11 +115,12 @@ class _File:
     """The rows of one file, its Documents made so far, and its text when it is planned (a
     Document reads its text through its file, so it keeps no view alive)."""
 
-    __slots__ = ("made", "rows", "text")
+    __slots__ = ("holds", "made", "rows", "text")
 
     def __init__(self, rows: list[Ident], text: str | None = None) -> None:
         self.rows, self.text = rows, text
         self.made: dict[Ident, Document] = {}
+        self.holds: dict[str, bool] = {}  # needle -> whether the text holds it, once asked
 
     def text_of(self, path: str) -> str:
         assert self.text is not None
@@ -167,6 +168,15 @@ class DocumentIndex:
         if found is None or found.text is None:
             return self._disk_text(path)
         return found.text
+
+    def holds(self, path: str, needle: str) -> bool:
+        """Whether the text of a file of the view holds `needle` (kept with the file, which
+        the views of the same text share)."""
+        found = self.files[path]
+        held = found.holds.get(needle)
+        if held is None:
+            held = found.holds[needle] = needle in self.text_of(path)
+        return held
 
     @property
     def rows(self) -> list[Ident]:
@@ -216,13 +226,18 @@ class DocumentIndex:
 
     def in_namespace(self, namespace: str) -> list[Ident]:
         """The rows of one namespace, in file order."""
+        return list(chain.from_iterable(self.namespace_files(namespace).values()))
+
+    def namespace_files(self, namespace: str) -> Mapping[str, list[Ident]]:
+        """The files holding documents of one namespace, in file order, and those rows (do not
+        change them)."""
         if self._by_ns is None:
             by_ns: dict[str, dict[str, list[Ident]]] = {}
             for path, found in self.files.items():
                 for row in found.rows:
                     by_ns.setdefault(row[8], {}).setdefault(path, []).append(row)
             self._by_ns = by_ns
-        return list(chain.from_iterable(self._by_ns.get(namespace, {}).values()))
+        return self._by_ns.get(namespace, {})
 
     def replaced(
         self, paths: set[str], texts: Mapping[str, str], added: list[Ident]

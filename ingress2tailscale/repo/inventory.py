@@ -312,6 +312,15 @@ class Inventory:
         """The documents of one namespace, in the order of `documents`."""
         return [self._view.document(r) for r in self._view.in_namespace(namespace)]
 
+    def naming_in_namespace(self, namespace: str, needle: str) -> list[Document]:
+        """The documents of one namespace whose text holds `needle`, in the order of
+        `documents`; a file whose text does not hold it is passed over whole."""
+        view, found = self._view, []
+        for path, rows in view.namespace_files(namespace).items():
+            if view.holds(path, needle):
+                found += [d for d in map(view.document, rows) if needle in d.text]
+        return found
+
     def kustomization_for(self, path: str) -> str | None:
         """The kustomization file of the folder holding `path`, if the folder has one."""
         folder = posixpath.dirname(path)
