@@ -16,28 +16,36 @@ MAX_LINES = 3  # per document: enough to find them
 
 
 class MentionIndex:
-    """Host -> the files whose text names it, for the old hosts known when the plan starts;
-    built in one pass over the repo's texts and kept current as the slices are applied, so a
-    slice's question reads the few files that name its host, not every file."""
+    """Host or name -> the files whose text names it, for the old hosts (and the names: TLS
+    Secrets) known when the plan starts; built in one pass over the repo's texts and kept
+    current as the slices are applied, so a slice's question reads the few files that name its
+    host, not every file. A host is found wherever its text is; a name where it stands whole
+    (no `-`, `.` or word character on either side), as the TLS questions look for it."""
 
-    def __init__(self, inventory: Inventory, hosts: Iterable[str]) -> None:
+    def __init__(
+        self, inventory: Inventory, hosts: Iterable[str], names: Iterable[str] = ()
+    ) -> None:
         self._hosts = {h for h in hosts if "." in h}  # a host without a dot is looked for
+        self._names = {n for n in names if _NAME.fullmatch(n)}
         # where a host may start, from each dot of a text: (offset of its first dot, length)
         self._shapes = sorted({(h.index("."), len(h)) for h in self._hosts})
-        self._files: dict[str, set[str]] = {}  # host -> paths
-        self._named: dict[str, set[str]] = {}  # path -> hosts
+        self._files: dict[str, set[str]] = {}  # host or name -> paths
+        self._named: dict[str, set[str]] = {}  # path -> hosts and names
         for path in inventory.files():
             self._add(path, inventory.text_of(path))
 
-    def files(self, host: str) -> set[str] | None:
-        """The files naming `host` (None: not a host of this index, every file may)."""
-        return self._files.get(host, set()) if host in self._hosts else None
+    def files(self, needle: str) -> set[str] | None:
+        """The files naming the host or name `needle` (None: not one of this index, every file
+        may)."""
+        if needle in self._hosts or needle in self._names:
+            return self._files.get(needle, set())
+        return None
 
     def update(self, inventory: Inventory, changed: Iterable[str]) -> None:
         """`inventory` is the one before with the files `changed` (repo paths) replaced."""
         for path in changed:
-            for host in self._named.pop(path, ()):
-                self._files[host].discard(path)
+            for needle in self._named.pop(path, ()):
+                self._files[needle].discard(path)
             text = inventory.tree.read(path)
             if text is not None:
                 self._add(path, text)
@@ -51,10 +59,15 @@ class MentionIndex:
                 if start >= 0 and text[start : start + length] in self._hosts:
                     found.add(text[start : start + length])
             dot = text.find(".", dot + 1)
+        if self._names:
+            found.update(self._names.intersection(_NAME.findall(text)))
         if found:
             self._named[path] = found
-            for host in found:
-                self._files.setdefault(host, set()).add(path)
+            for needle in found:
+                self._files.setdefault(needle, set()).add(path)
+
+
+_NAME = re.compile(r"[-\w.]+")  # a whole name: what stands between other characters
 
 
 def old_host_mentions(

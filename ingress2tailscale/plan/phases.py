@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -288,14 +289,16 @@ def _retire_tls(ws: Workspace, exp: Exposure) -> list[Notice]:
     secret, ns = exp.tls_secret, exp.source.namespace
     if secret is None:
         return []
-    users = [d for d in ws.inventory.ingresses_using_secret(ns, secret) if d.ref != exp.source.ref]
+    within = ws.files_naming(secret)
+    users = ws.inventory.ingresses_using_secret(ns, secret, within)
+    users = [d for d in users if d.ref != exp.source.ref]
     sources = [
         d
         for kind in SECRET_SOURCE_KINDS
         for d in ws.inventory.of_kind(kind, ns, applied_only=True)
         if _target(d) == secret
     ]
-    users += _other_mentions(ws, exp, secret, users + sources)
+    users += _other_mentions(ws, exp, secret, users + sources, within)
     if users:
         who = ", ".join(str(d.ref) for d in users)
         return [Notice("info", f"Secret {ns}/{secret}", f"kept its ExternalSecret: used by {who}")]
@@ -309,7 +312,11 @@ def _retire_tls(ws: Workspace, exp: Exposure) -> list[Notice]:
 
 
 def _other_mentions(
-    ws: Workspace, exp: Exposure, secret: str, known: list[Document]
+    ws: Workspace,
+    exp: Exposure,
+    secret: str,
+    known: list[Document],
+    within: Collection[str] | None,
 ) -> list[Document]:
     """Other objects of the namespace that name the secret (IngressRoutes, TLSStores, pods…):
     anything that might use it keeps it, whatever its kind."""
@@ -317,7 +324,7 @@ def _other_mentions(
     named = re.compile(rf"(?<![-\w.]){re.escape(secret)}(?![-\w.])")
     return [
         d
-        for d in ws.inventory.naming_in_namespace(exp.source.namespace, secret)
+        for d in ws.inventory.mentioning(secret, within, exp.source.namespace)
         if d.ref not in skip and named.search(d.text)
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -31,7 +32,7 @@ from ingress2tailscale.plan.helm_phases import release_phase1, release_phase2
 from ingress2tailscale.plan.hostnames import HostnameIndex
 from ingress2tailscale.plan.mentions import MentionIndex, old_host_mentions
 from ingress2tailscale.plan.validation import describe_validation
-from ingress2tailscale.plan.workspace import Workspace
+from ingress2tailscale.plan.workspace import FilesNaming, Workspace
 from ingress2tailscale.repo.inventory import Inventory, RepoTree, build_inventory
 
 
@@ -137,7 +138,7 @@ def plan_slices(
     reading = inventory.reading_notices()
     old_hosts = {**(old_hosts or {}), **known_old_hosts(config, inventory)}
     hostnames = HostnameIndex(config, inventory)
-    mentions = MentionIndex(inventory, old_hosts.values())
+    mentions = MentionIndex(inventory, old_hosts.values(), _tls_secrets(config, inventory))
     for index, name in enumerate(names):
         pre = prereq if index == 0 else [_after_first(s, names[0]) for s in prereq]
         planned = plan_slice(
@@ -161,6 +162,19 @@ def plan_slices(
         hostnames.update(inventory, changed)
         mentions.update(inventory, changed)
     return plans
+
+
+def _tls_secrets(config: MigrationConfig, inventory: Inventory) -> set[str]:
+    """The TLS Secrets of the slices whose old exposure is in the repo, as derived on it."""
+    found = set()
+    for name, sl in config.service_slices().items():
+        if inventory.find(sl.source.kind, sl.source.namespace, sl.source.name) is None:
+            continue
+        with contextlib.suppress(PlanError):  # said when the slice is planned
+            secret = derive_exposure(config, inventory, name).tls_secret
+            if secret:
+                found.add(secret)
+    return found
 
 
 def _after_first(step: Step, first: str) -> Step:
@@ -214,7 +228,8 @@ def _plan_repo_steps(
     if phase == "all":
         steps.append(validate_step(config, exp))
     if phase in ("2", "all"):
-        step, found = _file_step("phase-2", inventory, exp, release_phase2)
+        naming = None if mentions is None else _files_naming(mentions, steps)
+        step, found = _file_step("phase-2", inventory, exp, release_phase2, naming)
         steps.append(step)
         notices += found
         inventory = inventory.with_changes(_overrides_of(step))
@@ -253,13 +268,26 @@ def _already_migrated(
     return steps
 
 
+def _files_naming(mentions: MentionIndex, before: Sequence[Step]) -> FilesNaming:
+    """What `mentions` (of the inventory the slice started on) says may name a needle, and the
+    files the slice's steps `before` changed."""
+    since = {c.path for step in before for c in step.changes if isinstance(c, FileChange)}
+
+    def files_naming(needle: str) -> set[str] | None:
+        found = mentions.files(needle)
+        return None if found is None else found | since
+
+    return files_naming
+
+
 def _file_step(
     name: str,
     inventory: Inventory,
     exp: Exposure,
     build: Callable[[Workspace, Exposure], list[Notice]],
+    files_naming: FilesNaming | None = None,
 ) -> tuple[Step, list[Notice]]:
-    ws = Workspace(inventory)
+    ws = Workspace(inventory, files_naming)
     notices = build(ws, exp)
     changes = ws.changes()
     notices += _check(inventory, ws)

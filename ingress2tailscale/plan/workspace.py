@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+
 from ingress2tailscale.errors import PlanError
 from ingress2tailscale.model import Document, FileChange, FileOp, ResourceRef
 from ingress2tailscale.repo.inventory import Inventory, RepoTree, scan_documents, split_documents
+
+# the files that may name a host or name (None: any file may), from an index of the plan's
+FilesNaming = Callable[[str], Collection[str] | None]
 
 
 class Workspace:
@@ -13,10 +18,16 @@ class Workspace:
     Mutable, unlike `RepoTree`: one step's edits accumulate here, each seeing the ones before,
     and `changes()` turns them into the step's FileChanges."""
 
-    def __init__(self, inventory: Inventory) -> None:
+    def __init__(self, inventory: Inventory, files_naming: FilesNaming | None = None) -> None:
         self.inventory = inventory
         self.tree: RepoTree = inventory.tree
         self._texts: dict[str, str | None] = {}
+        self._files_naming = files_naming
+
+    def files_naming(self, needle: str) -> Collection[str] | None:
+        """The files of the inventory that may name `needle`, when the plan keeps an index
+        that knows (None: any file may)."""
+        return None if self._files_naming is None else self._files_naming(needle)
 
     def read(self, path: str) -> str | None:
         return self._texts[path] if path in self._texts else self.tree.read(path)

@@ -276,14 +276,24 @@ class Inventory:
     def find(self, kind: str, namespace: str, name: str) -> Document | None:
         return self.get(ResourceRef(kind, namespace, name))
 
-    def mentioning(self, needle: str, within: Collection[str] | None = None) -> list[Document]:
-        """The documents whose text holds `needle`, in file order; `within`: the only files
-        that may (an index of the caller's says so), the others are not read."""
-        text_of, found = self._view.text_of, []
-        paths = self._view.files if within is None else self._view.files.ordered(within)
-        for path in paths:
-            if needle in text_of(path):
-                found += [d for d in self.in_file(path) if needle in d.text]
+    def mentioning(
+        self, needle: str, within: Collection[str] | None = None, namespace: str | None = None
+    ) -> list[Document]:
+        """The documents (of `namespace`) whose text holds `needle`, in file order; `within`:
+        the only files that may (an index of the caller's says so), the others are not read.
+        A file's answer is kept with it, for the inventories that share its text."""
+        view, found = self._view, []
+        files: Iterable[tuple[str, list[Ident]]]
+        if within is not None:
+            files = ((p, view.in_file(p)) for p in view.files.ordered(within))
+        elif namespace is not None:
+            files = view.namespace_files(namespace).items()
+        else:
+            files = ((p, view.in_file(p)) for p in view.files)
+        for path, rows in files:
+            if view.holds(path, needle):
+                docs = map(view.document, (r for r in rows if namespace in (None, r[8])))
+                found += [d for d in docs if needle in d.text]
         return found
 
     def files(self) -> list[str]:
@@ -312,15 +322,6 @@ class Inventory:
         """The documents of one namespace, in the order of `documents`."""
         return [self._view.document(r) for r in self._view.in_namespace(namespace)]
 
-    def naming_in_namespace(self, namespace: str, needle: str) -> list[Document]:
-        """The documents of one namespace whose text holds `needle`, in the order of
-        `documents`; a file whose text does not hold it is passed over whole."""
-        view, found = self._view, []
-        for path, rows in view.namespace_files(namespace).items():
-            if view.holds(path, needle):
-                found += [d for d in map(view.document, rows) if needle in d.text]
-        return found
-
     def kustomization_for(self, path: str) -> str | None:
         """The kustomization file of the folder holding `path`, if the folder has one."""
         folder = posixpath.dirname(path)
@@ -335,11 +336,14 @@ class Inventory:
         self._kustomizations[folder] = found
         return found
 
-    def ingresses_using_secret(self, namespace: str, secret: str) -> list[Document]:
-        """Ingresses of a namespace whose TLS section names `secret`."""
-        ingresses = self.of_kind("Ingress", namespace)
+    def ingresses_using_secret(
+        self, namespace: str, secret: str, within: Collection[str] | None = None
+    ) -> list[Document]:
+        """Ingresses of a namespace whose TLS section names `secret`; `within`: as for
+        `mentioning`."""
         # the text test spares parsing the Ingresses that cannot name the secret
-        return [d for d in ingresses if secret in d.text and secret in tls_secrets(d.body)]
+        named = self.mentioning(secret, within, namespace)
+        return [d for d in named if d.kind == "Ingress" and secret in tls_secrets(d.body)]
 
     def with_changes(self, changes: Mapping[str, str | None]) -> Inventory:
         """The inventory once `changes` are applied: only the changed files are scanned again."""

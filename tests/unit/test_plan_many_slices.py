@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bench.generate import commit_repo, generate_repo
+from bench.generate import WILDCARD_SECRET, commit_repo, generate_repo
 from bench.slices import accepted
 from ingress2tailscale.config import MigrationConfig, load_config
 from ingress2tailscale.model import Plan
@@ -31,7 +31,11 @@ data:
   # app-0012.example.net in a comment only
   root_url: https://app-0010.example.net/
   callback: https://login.app-0013.example.net.internal/cb
+  # the Secret of app-0005 by its whole name; app-0004's only inside a longer one
+  certificate: app-0005-tls
+  previous: app-0004-tls-old
 """
+OWN_SECRETS = ("app-0005", "app-0004")  # their Ingresses get a TLS Secret of their own
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +47,10 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> MigrationConfig:
     generate_repo(repo, APPS)
     with (repo / "apps" / "app-0007" / "service.yaml").open("a", encoding="utf-8") as file:
         file.write(SETTINGS)  # in a file an earlier slice edits
+    for app in OWN_SECRETS:
+        ingress = repo / "apps" / app / "ingress.yaml"
+        text = ingress.read_text(encoding="utf-8")
+        ingress.write_text(text.replace(WILDCARD_SECRET, f"{app}-tls"), encoding="utf-8")
     commit_repo(repo)
     text = render_proposal(propose_config(read_inventory(repo)), str(repo), TAILNET)
     data: dict[str, Any] = accepted(yaml.safe_load(text))
@@ -85,6 +93,10 @@ def test_the_plans_cover_the_interesting_cases(config: MigrationConfig) -> None:
     }
     messages = [n.message for p in plans.values() for n in p.notices]
     assert any("kept its ExternalSecret" in m for m in messages)
+    subjects = {(n.subject, n.message) for p in plans.values() for n in p.notices}
+    own, other = (f"Secret team-00/{app}-tls" for app in OWN_SECRETS)
+    assert (own, "kept its ExternalSecret: used by ConfigMap team-00/app-0007-settings") in subjects
+    assert (other, "no ExternalSecret in the repo produces it") in subjects
     assert any("is also used by slice clash" in m for m in messages)
     assert any("names app-0010.example.net at line" in m for m in messages)
     assert any("names app-0013.example.net at line" in m for m in messages)

@@ -101,3 +101,21 @@ def test_the_mention_index_finds_what_a_scan_of_every_text_finds(tmp_path: Path)
     inventory = inventory.with_changes({"one.yaml": None, "three.yaml": texts["one.yaml"]})
     index.update(inventory, ["one.yaml", "three.yaml"])
     assert index.files("grafana.x.net") == {"three.yaml"} == scanned("grafana.x.net")
+
+
+def test_a_name_is_indexed_where_it_stands_whole(tmp_path: Path) -> None:
+    """Name -> files where no `-`, `.` or word character touches it (as a TLS Secret is looked
+    for), kept current as files change; a name that cannot stand whole is not indexed."""
+    texts = {
+        "one.yaml": "kind: ConfigMap\nmetadata: {name: one}\ndata: {s: web-tls}\n",
+        "two.yaml": "kind: ConfigMap\nmetadata: {name: two}\ndata: {s: 'web-tls-old'}\n",
+        "three.yaml": 'kind: ConfigMap\nmetadata: {name: three}\ndata: {s: "web-tls"}\n',
+    }
+    write(tmp_path, texts)
+    inventory = build_inventory(RepoTree(tmp_path))
+    index = MentionIndex(inventory, [], ["web-tls", "${APP}-tls"])
+    assert index.files("web-tls") == {"one.yaml", "three.yaml"}
+    assert index.files("${APP}-tls") is None and index.files("other-tls") is None
+    inventory = inventory.with_changes({"one.yaml": texts["two.yaml"], "two.yaml": None})
+    index.update(inventory, ["one.yaml", "two.yaml"])
+    assert index.files("web-tls") == {"three.yaml"}
