@@ -15,28 +15,8 @@ from ingress2tailscale.config import load_config
 from ingress2tailscale.plan.planner import plan_slice
 from ingress2tailscale.repo.inventory import RepoTree
 from tests.unit.plan.test_access import write
+from tests.unit.plan.test_dashboards import INGRESS  # an Ingress and its Service
 
-INGRESS = """\
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: grafana
-  namespace: apps
-spec:
-  ingressClassName: traefik
-  rules:
-    - host: grafana.example.net
-      http:
-        paths:
-          - path: /
-            pathType: Prefix
-            backend: {service: {name: grafana, port: {number: 80}}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: grafana, namespace: apps}
-spec: {selector: {app: grafana}, ports: [{port: 80}]}
-"""
 NEW_FILE = "tailnet-ingress.yaml"
 
 
