@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -29,6 +28,7 @@ from ingress2tailscale.kinds import (
 from ingress2tailscale.model import Document, Notice, ResourceRef
 from ingress2tailscale.plan.exposure_model import Exposure, dashboard_annotations
 from ingress2tailscale.plan.workspace import Workspace
+from ingress2tailscale.repo.inventory import tls_users
 
 SECRET_SOURCE_KINDS = ("ExternalSecret", "Certificate")  # what makes an Ingress's TLS Secret
 
@@ -289,16 +289,15 @@ def _retire_tls(ws: Workspace, exp: Exposure) -> list[Notice]:
     secret, ns = exp.tls_secret, exp.source.namespace
     if secret is None:
         return []
-    within = ws.files_naming(secret)
-    users = ws.inventory.ingresses_using_secret(ns, secret, within)
-    users = [d for d in users if d.ref != exp.source.ref]
+    named = ws.inventory.mentioning(secret, ws.files_naming(secret), ns)
+    users = [d for d in tls_users(named, secret) if d.ref != exp.source.ref]
     sources = [
         d
         for kind in SECRET_SOURCE_KINDS
         for d in ws.inventory.of_kind(kind, ns, applied_only=True)
         if _target(d) == secret
     ]
-    users += _other_mentions(ws, exp, secret, users + sources, within)
+    users += _other_mentions(exp, secret, named, users + sources)
     if users:
         who = ", ".join(str(d.ref) for d in users)
         return [Notice("info", f"Secret {ns}/{secret}", f"kept its ExternalSecret: used by {who}")]
@@ -312,21 +311,14 @@ def _retire_tls(ws: Workspace, exp: Exposure) -> list[Notice]:
 
 
 def _other_mentions(
-    ws: Workspace,
-    exp: Exposure,
-    secret: str,
-    known: list[Document],
-    within: Collection[str] | None,
+    exp: Exposure, secret: str, named: list[Document], known: list[Document]
 ) -> list[Document]:
     """Other objects of the namespace that name the secret (IngressRoutes, TLSStores, pods…):
-    anything that might use it keeps it, whatever its kind."""
+    anything that might use it keeps it, whatever its kind. `named`: the documents of the
+    namespace whose text holds it."""
     skip = {exp.source.ref, exp.new_ref, *(d.ref for d in known)}
-    named = re.compile(rf"(?<![-\w.]){re.escape(secret)}(?![-\w.])")
-    return [
-        d
-        for d in ws.inventory.mentioning(secret, within, exp.source.namespace)
-        if d.ref not in skip and named.search(d.text)
-    ]
+    whole = re.compile(rf"(?<![-\w.]){re.escape(secret)}(?![-\w.])")
+    return [d for d in named if d.ref not in skip and whole.search(d.text)]
 
 
 def _target(doc: Document) -> str:

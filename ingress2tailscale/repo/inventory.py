@@ -336,14 +336,9 @@ class Inventory:
         self._kustomizations[folder] = found
         return found
 
-    def ingresses_using_secret(
-        self, namespace: str, secret: str, within: Collection[str] | None = None
-    ) -> list[Document]:
-        """Ingresses of a namespace whose TLS section names `secret`; `within`: as for
-        `mentioning`."""
-        # the text test spares parsing the Ingresses that cannot name the secret
-        named = self.mentioning(secret, within, namespace)
-        return [d for d in named if d.kind == "Ingress" and secret in tls_secrets(d.body)]
+    def ingresses_using_secret(self, namespace: str, secret: str) -> list[Document]:
+        """Ingresses of a namespace whose TLS section names `secret`."""
+        return tls_users(self.mentioning(secret, namespace=namespace), secret)
 
     def with_changes(self, changes: Mapping[str, str | None]) -> Inventory:
         """The inventory once `changes` are applied: only the changed files are scanned again."""
@@ -641,6 +636,12 @@ def _yaml_paths(found: Iterable[str], overrides: Mapping[str, str | None]) -> li
 
 def _folder(path: str) -> str:
     return path.rpartition("/")[0] or "."
+
+
+def tls_users(docs: Iterable[Document], secret: str) -> list[Document]:
+    """The Ingresses of `docs` whose TLS section names `secret` (pass documents whose text holds
+    it: only those are parsed)."""
+    return [d for d in docs if d.kind == "Ingress" and secret in tls_secrets(d.body)]
 
 
 def tls_secrets(ingress: Mapping[str, Any]) -> list[str]:
